@@ -1,0 +1,5 @@
+import sys
+
+from hubtui.cli import main
+
+sys.exit(main())

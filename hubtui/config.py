@@ -1,0 +1,124 @@
+"""The one place settings come from: environment variables and `.env`, with safe defaults.
+
+Every setting is documented in `.env.example`; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FIELD_TRUST_SYSTEMS = ("hub", "vtiger", "economic")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hubtui"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: SecretStr | None = None
+    hubtui_data_dir: Path = Field(default_factory=default_data_dir)
+    hubtui_language: Literal["en", "da"] = "en"
+    hubtui_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    hubtui_keymap: str = ""
+
+    vtiger_url: AnyHttpUrl | None = None
+    vtiger_username: str = ""
+    vtiger_api_key: SecretStr = SecretStr("")
+    vtiger_api_flavour: Literal["rest", "webservice"] = "rest"
+    vtiger_cvr_field: str = "cf_856"
+    vtiger_economic_number_field: str = "cf_854"
+    vtiger_mobile_field: str = ""
+    vtiger_max_concurrency: int = Field(default=4, ge=1, le=32)
+
+    vtiger_timelog_module: str = "Timelogs"
+    vtiger_timelog_account_field: str = "related_to"
+    vtiger_timelog_contact_field: str = "contact_id"
+    vtiger_timelog_date_field: str = "date_start"
+    vtiger_timelog_duration_field: str = "duration"
+    vtiger_timelog_description_field: str = "description"
+    vtiger_timelog_billable_field: str = "billable"
+    vtiger_timelog_case_field: str = "case_id"
+
+    economic_api_url: AnyHttpUrl = AnyHttpUrl("https://restapi.e-conomic.com")
+    economic_app_secret_token: SecretStr = SecretStr("")
+    economic_agreement_grant_token: SecretStr = SecretStr("")
+    economic_max_concurrency: int = Field(default=8, ge=1, le=32)
+
+    http_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    http_max_retries: int = Field(default=4, ge=0, le=10)
+
+    vtiger_sync_enabled: bool = True
+    economic_sync_enabled: bool = True
+    auto_check_consistency: bool = True
+    economic_read_only: bool = True
+    economic_dry_run: bool = True
+    field_trust: str = ""
+
+    timetracking_economic_read_only: bool = True
+    timetracking_economic_dry_run: bool = True
+    timetracking_export_type: str = "draft"
+    timetracking_rounding_minutes: int = Field(default=15, ge=1, le=60)
+    timetracking_default_rate: Decimal = Field(default=Decimal("850.00"), ge=0, decimal_places=2)
+    timetracking_currency: str = Field(default="DKK", min_length=3, max_length=3)
+    timetracking_economic_product_number: str = "1"
+    timetracking_economic_unit_number: int = 1
+    timetracking_economic_layout_number: int = 19
+    timetracking_economic_payment_terms_number: int = 1
+
+    @field_validator("field_trust")
+    @classmethod
+    def _check_field_trust(cls, value: str) -> str:
+        for rule in filter(None, (part.strip() for part in value.split(","))):
+            field, sep, system = rule.partition("=")
+            if not sep or not field.strip() or system.strip() not in FIELD_TRUST_SYSTEMS:
+                raise ValueError(f"'{rule}' is not field=hub|vtiger|economic")
+        return value
+
+    @cached_property
+    def trusted_systems(self) -> dict[str, str]:
+        rules = (part.split("=", 1) for part in self.field_trust.split(",") if "=" in part)
+        return {field.strip(): system.strip() for field, system in rules}
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.hubtui_data_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.hubtui_data_dir / "hubtui.log"
+
+
+class SettingsError(Exception):
+    """A setting has a value hubtui cannot use; the message names it, in one line."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        problems.append(f"{name}: {item['msg']} (got {item.get('input')!r})"
+                        if not _is_secret(name) else f"{name}: {item['msg']}")
+    return "invalid setting " + "; ".join(problems)
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name for word in ("KEY", "TOKEN", "DATABASE_URL", "SECRET"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

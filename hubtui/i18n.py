@@ -1,0 +1,75 @@
+"""English and Danish labels. The Danish words follow the seed's web app (Navn, CVR Nummer, ...)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["en", "da"]
+
+_LABELS: dict[str, tuple[str, str]] = {
+    # key: (English, Danish)
+    "name": ("Name", "Navn"),
+    "cvr_number": ("CVR", "CVR Nummer"),
+    "address": ("Address", "Adresse"),
+    "city": ("City", "By"),
+    "postal_code": ("Postal code", "Postnummer"),
+    "country": ("Country", "Land"),
+    "phone": ("Phone", "Telefon"),
+    "mobile_phone": ("Mobile", "Mobil"),
+    "email": ("Email", "Email"),
+    "website": ("Website", "Hjemmeside"),
+    "invoice_email": ("Invoice email", "Faktura email"),
+    "vtiger_id": ("vTiger id", "vTiger id"),
+    "economic_customer_number": ("e-conomic no.", "e-conomic nr."),
+    "discrepancy_count": ("Discrepancies", "Uoverensstemmelser"),
+    "hourly_rate": ("Hourly rate", "Timepris"),
+    "column_name": ("Name", "Navn"),
+    "column_cvr_number": ("CVR", "CVR"),
+    "column_city": ("City", "By"),
+    "column_vtiger_id": ("vTiger", "vTiger"),
+    "column_economic_customer_number": ("e-conomic", "e-conomic"),
+    "column_discrepancy_count": ("Diffs", "Afvig"),
+    "customers": ("Customers", "Kunder"),
+    "customer": ("Customer", "Kunde"),
+    "filter_placeholder": (
+        "Type to filter: name, CVR, city, numbers", "Skriv for at filtrere: navn, CVR, by, numre"
+    ),
+    "loading": ("Loading customers…", "Henter kunder…"),
+    "no_match": ("No customer matches", "Ingen kunder matcher"),
+    "shown_of": ("{shown} of {total} customers", "{shown} af {total} kunder"),
+    "sorted_by": ("sorted by {column}", "sorteret efter {column}"),
+    "only_discrepancies": ("only with discrepancies", "kun med uoverensstemmelser"),
+    "read_only": ("READ-ONLY", "KUN LÆSNING"),
+    "dry_run": ("DRY-RUN", "TØRKØRSEL"),
+    "live": ("LIVE", "LIVE"),
+    "on": ("on", "til"),
+    "off": ("off", "fra"),
+    "vtiger_sync": ("vTiger sync", "vTiger sync"),
+    "economic_sync": ("e-conomic sync", "e-conomic sync"),
+    "economic": ("e-conomic", "e-conomic"),
+    "timetracking": ("time export", "tidseksport"),
+    "demo": ("DEMO", "DEMO"),
+    "not_set": ("—", "—"),
+    "hub_record": ("Hub record", "Hub-post"),
+    "created": ("Created", "Oprettet"),
+    "updated": ("Updated", "Opdateret"),
+    "checked": ("Checked", "Tjekket"),
+    "never": ("never", "aldrig"),
+    "customer_not_found": ("Customer {id} no longer exists", "Kunde {id} findes ikke længere"),
+    "database_error": ("Database error", "Databasefejl"),
+    "help_title": ("Keys", "Taster"),
+}
+
+
+class Labels:
+    def __init__(self, language: Language) -> None:
+        self.index = 0 if language == "en" else 1
+
+    def __call__(self, key: str, **values: object) -> str:
+        pair = _LABELS.get(key)
+        text = key if pair is None else pair[self.index]
+        return text.format(**values) if values else text
+
+
+def all_label_keys() -> list[str]:
+    return list(_LABELS)

@@ -1,0 +1,28 @@
+"""The demo: its own data directory and database, seeded with deterministic Danish customers."""
+
+from __future__ import annotations
+
+from hubtui.config import Settings
+from hubtui.sandbox.demo_data import demo_companies
+from hubtui.store.customers import count_customers, replace_all_customers
+from hubtui.store.db import Database
+
+DEFAULT_DEMO_CUSTOMERS = 200
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The same settings pointed at the demo data directory; DATABASE_URL is dropped so a real database
+    is never touched by the demo."""
+    return settings.model_copy(
+        update={"hubtui_data_dir": settings.hubtui_data_dir / "demo", "database_url": None}
+    )
+
+
+async def seed_demo(db: Database, customers: int | None = None, reset: bool = False) -> int:
+    """Seed the demo hub when it is empty, or when asked to reset; return the number of customers."""
+    existing = await count_customers(db)
+    if existing and not reset and customers in (None, existing):
+        return existing
+    count = customers or DEFAULT_DEMO_CUSTOMERS
+    await replace_all_customers(db, demo_companies(count))
+    return count

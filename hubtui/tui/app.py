@@ -1,0 +1,102 @@
+"""The Textual application: screens ask services; slow work runs in workers; failures become messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from hubtui.config import Settings
+from hubtui.i18n import Labels
+from hubtui.store.db import Database
+from hubtui.tui.screens.customer_detail import CustomerDetailScreen
+from hubtui.tui.screens.customers import CustomerListScreen
+from hubtui.tui.screens.help import HelpScreen
+from hubtui.tui.text import printable
+
+log = logging.getLogger(__name__)
+
+
+def parse_keymap(value: str) -> dict[str, str]:
+    """`HUBTUI_KEYMAP="customers.sort=f6;app.quit=ctrl+x"` → {binding id: keys}."""
+    pairs = (item.split("=", 1) for item in value.split(";") if "=" in item)
+    return {binding_id.strip(): keys.strip() for binding_id, keys in pairs}
+
+
+class HubApp(App[None]):
+    TITLE = "hubtui"
+    CSS_PATH = "hubtui.tcss"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("f1", "help", "Help", id="app.help"),
+    ]
+    # Our own F1 help replaces Textual's key panel; the palette lists the screen's actions instead.
+    ENABLE_COMMAND_PALETTE = True
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+
+    def __init__(self, settings: Settings, db: Database, *, demo: bool = False) -> None:
+        super().__init__()
+        self.settings = settings
+        self.db = db
+        self.demo = demo
+        self.labels = Labels(settings.hubtui_language)
+        if settings.hubtui_keymap:
+            self.set_keymap(parse_keymap(settings.hubtui_keymap))
+
+    def on_mount(self) -> None:
+        self.push_screen(CustomerListScreen())
+
+    def open_customer(self, customer_id: int) -> None:
+        self.push_screen(CustomerDetailScreen(customer_id))
+
+    def screen_bindings(self) -> list[tuple[DOMNode, Binding, str]]:
+        """Our own bindings (they all have an id) on this screen: (node, binding, keys shown)."""
+        nodes: list[DOMNode] = [self, self.screen, *self.screen.walk_children()]
+        found: dict[str, tuple[DOMNode, Binding, list[str]]] = {}
+        for node in nodes:
+            for _, binding in node._bindings:
+                if not binding.id or not binding.description:
+                    continue
+                node_binding_keys = found.setdefault(binding.id, (node, binding, []))[2]
+                display = self.get_key_display(binding)
+                if display not in node_binding_keys:
+                    node_binding_keys.append(display)
+        return [(node, binding, " / ".join(keys)) for node, binding, keys in found.values()]
+
+    def key_rows(self) -> list[tuple[str, str]]:
+        """Every key that does something on this screen, for F1."""
+        rows: dict[str, list[str]] = {}
+        for _, binding, keys in self.screen_bindings():
+            known = rows.setdefault(binding.description, [])
+            known.extend(key for key in keys.split(" / ") if key not in known)
+        return [(" / ".join(keys), description) for description, keys in rows.items()]
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.key_rows(), self.labels("help_title")))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for node, binding, keys in self.screen_bindings():
+            if node is self:
+                continue
+            yield SystemCommand(
+                binding.description,
+                f"{binding.description} ({keys})",
+                lambda node=node, action=binding.action: self.run_action(action, node),
+            )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # One place for failed background work: a readable message on screen and the traceback in the log.
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        log.error("background task %s failed", event.worker.name, exc_info=error)
+        self.notify(printable(f"{type(error).__name__}: {error}"), title="Error", severity="error",
+                    timeout=10, markup=False)

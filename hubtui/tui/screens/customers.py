@@ -1,0 +1,199 @@
+"""The customer list: type to filter, sort by any column, Enter opens a customer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
+from hubtui.store.customers import load_customer_index
+from hubtui.tui.widgets.customer_table import CustomerTable, column_widths, header_text
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+log = logging.getLogger(__name__)
+
+
+class FilterBox(Input):
+    """The filter; the list's movement keys keep working while you type (like fzf)."""
+
+    BINDINGS = [
+        Binding("up", "screen.table('cursor_up')", "Up", show=False, id="customers.filter_up"),
+        Binding("down", "screen.table('cursor_down')", "Down", show=False, id="customers.filter_down"),
+        Binding("pageup", "screen.table('page_up')", "Page up", show=False, id="customers.filter_page_up"),
+        Binding("pagedown", "screen.table('page_down')", "Page down", show=False,
+                id="customers.filter_page_down"),
+    ]
+
+
+class CustomerListScreen(Screen[None]):
+    BINDINGS = [
+        # priority: the filter box must not swallow these (Input binds ctrl+d itself).
+        Binding("ctrl+s", "next_sort", "Sort", priority=True, id="customers.sort"),
+        Binding("ctrl+r", "reverse_sort", "Reverse", priority=True, id="customers.reverse"),
+        Binding("ctrl+d", "toggle_discrepancies", "Only discrepancies", priority=True,
+                id="customers.only_discrepancies"),
+        Binding("f5", "reload", "Reload", id="customers.reload"),
+        Binding("slash", "focus_filter", "Filter", show=False, id="customers.focus_filter"),
+        Binding("escape", "escape", "Clear filter / go to list", show=False, id="customers.escape"),
+        Binding("tab", "focus_table", "Go to list", show=False, id="customers.focus_table"),
+    ]
+
+    DEFAULT_CSS = """
+    CustomerListScreen #filter { margin: 0 0; border: tall $accent 40%; }
+    CustomerListScreen #filter:focus { border: tall $accent; }
+    CustomerListScreen #columns { height: 1; text-style: bold; background: $boost; }
+    CustomerListScreen #filter { height: 3; }
+    CustomerListScreen #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = CustomerIndex([])
+        self.sort_column = Column.NAME
+        self.descending = False
+        self.only_discrepancies = False
+        self._last_query = ""
+        self.loaded = False
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        labels = self.hub.labels
+        yield SafetyBar(self.hub.settings, labels, self.hub.demo)
+        yield FilterBox(placeholder=labels("filter_placeholder"), id="filter")
+        yield Static(id="columns")
+        yield CustomerTable(id="table")
+        yield Static(labels("loading"), id="status")
+        yield Footer()
+
+    @property
+    def table(self) -> CustomerTable:
+        return self.query_one(CustomerTable)
+
+    @property
+    def filter_box(self) -> FilterBox:
+        return self.query_one(FilterBox)
+
+    def on_mount(self) -> None:
+        self.title = self.hub.labels("customers")
+        self.filter_box.focus()
+        self.load_customers()
+
+    def on_resize(self) -> None:
+        self._draw_header()
+
+    @work(exclusive=True, group="load-customers", exit_on_error=False)
+    async def load_customers(self) -> None:
+        started = time.perf_counter()
+        index = await load_customer_index(self.hub.db)
+        self.index = index
+        self.loaded = True
+        log.info("loaded %d customers in %.0f ms", len(index), (time.perf_counter() - started) * 1000)
+        self.apply_view(keep_customer=True, incremental=False)
+
+    def apply_view(self, *, keep_customer: bool = True, incremental: bool = True) -> None:
+        query = self.filter_box.value
+        narrowing = (
+            incremental and self.loaded and query.casefold().startswith(self._last_query.casefold())
+            and self._last_query != ""
+        )
+        positions = self.index.view(
+            query,
+            sort=self.sort_column,
+            descending=self.descending,
+            only_discrepancies=self.only_discrepancies,
+            within=self.table.positions if narrowing else None,
+        )
+        self._last_query = query
+        self.table.show(self.index, positions, keep_customer=keep_customer)
+        self._draw_header()
+        self._draw_status()
+
+    def _draw_header(self) -> None:
+        labels = self.hub.labels
+        width = self.table.scrollable_content_region.width or self.size.width
+        names = {column: labels(f"column_{column.value}") for column in COLUMNS}
+        arrow = " ↓" if self.descending else " ↑"
+        names[self.sort_column] = names[self.sort_column] + arrow
+        self.query_one("#columns", Static).update(Text(header_text(column_widths(width), names)))
+
+    def _draw_status(self) -> None:
+        labels = self.hub.labels
+        if not self.loaded:
+            return
+        shown, total = len(self.table.positions), len(self.index)
+        parts = [labels("shown_of", shown=f"{shown:,}", total=f"{total:,}")]
+        if shown == 0 and total:
+            parts = [labels("no_match"), *parts]
+        parts.append(labels("sorted_by", column=labels(self.sort_column.value)))
+        if self.only_discrepancies:
+            parts.append(labels("only_discrepancies"))
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        if self.loaded:
+            self.apply_view()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table.action_open()
+
+    @on(CustomerTable.TypedText)
+    def _typed_on_list(self, event: CustomerTable.TypedText) -> None:
+        box = self.filter_box
+        box.focus()
+        box.insert_text_at_cursor(event.character)
+
+    @on(CustomerTable.Opened)
+    def _open_customer(self, event: CustomerTable.Opened) -> None:
+        self.hub.open_customer(event.customer_id)
+
+    def action_table(self, action: str) -> None:
+        getattr(self.table, f"action_{action}")()
+
+    def action_focus_filter(self) -> None:
+        self.filter_box.focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    def action_escape(self) -> None:
+        if self.filter_box.value:
+            self.filter_box.value = ""
+        elif self.filter_box.has_focus:
+            self.table.focus()
+
+    def action_next_sort(self) -> None:
+        self.sort_column = COLUMNS[(COLUMNS.index(self.sort_column) + 1) % len(COLUMNS)]
+        self.descending = False
+        self.apply_view(incremental=False)
+
+    def sort_by(self, column: Column) -> None:
+        self.descending = self.sort_column == column and not self.descending
+        self.sort_column = column
+        self.apply_view(incremental=False)
+
+    def action_reverse_sort(self) -> None:
+        self.descending = not self.descending
+        self.apply_view(incremental=False)
+
+    def action_toggle_discrepancies(self) -> None:
+        self.only_discrepancies = not self.only_discrepancies
+        self.apply_view(incremental=False)
+
+    def action_reload(self) -> None:
+        self.load_customers()
