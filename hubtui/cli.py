@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.console import Console
 
 from hubtui.config import Settings, SettingsError, load_settings
 from hubtui.store.db import Database, DatabaseError
+
+if TYPE_CHECKING:
+    from hubtui.sandbox.server import RunningSandbox
 
 log = logging.getLogger("hubtui")
 
@@ -41,18 +48,31 @@ def configure_logging(settings: Settings) -> None:
 @asynccontextmanager
 async def open_hub(settings: Settings, *, demo: bool, customers: int | None = None,
                    reset: bool = False) -> AsyncIterator[Hub]:
-    from hubtui.services.demo import demo_settings, seed_demo
+    """Open the hub database; in demo mode also seed it and start the sandboxes on loopback ports, so the
+    demo runs the real connector code over real HTTP against the same companies."""
     from hubtui.store.db import open_database
 
-    if demo:
-        settings = demo_settings(settings)
+    if not demo:
+        configure_logging(settings)
+        db = await open_database(settings)
+        try:
+            yield Hub(settings, db, demo)
+        finally:
+            await db.close()
+        return
+
+    from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
+    from hubtui.services.demo import demo_settings, pointed_at_sandbox, seed_demo
+
+    settings = demo_settings(settings)
     configure_logging(settings)
     db = await open_database(settings)
     try:
-        if demo:
-            count = await seed_demo(db, customers, reset)
-            log.info("demo hub has %d customers", count)
-        yield Hub(settings, db, demo)
+        count = await seed_demo(db, customers, reset)
+        async with serve_sandboxes(SandboxOptions(companies=count)) as sandbox:
+            log.info("demo: %d customers; vTiger sandbox %s, e-conomic sandbox %s",
+                     count, sandbox.vtiger_url, sandbox.economic_url)
+            yield Hub(pointed_at_sandbox(settings, sandbox.env()), db, demo)
     finally:
         await db.close()
 
@@ -77,6 +97,85 @@ async def run_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     ran = await upgrade_to_head(await database_url(settings))
     print(f"database schema {'upgraded to' if ran else 'already at'} revision {head_revision()}")
     return EXIT_OK
+
+
+async def run_sandbox_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.sandbox.faults import faults_from_options
+    from hubtui.sandbox.server import SandboxOptions, serve_forever
+
+    try:
+        vtiger_faults, economic_faults = faults_from_options(args.fault)
+    except ValueError as error:
+        print(f"hubtui: --fault {error}", file=sys.stderr)
+        return EXIT_ERROR
+    options = SandboxOptions(companies=args.companies, vtiger_faults=vtiger_faults,
+                             economic_faults=economic_faults)
+
+    def ready(sandbox: RunningSandbox) -> None:
+        print(f"vTiger sandbox:    {sandbox.vtiger_url}  (REST {sandbox.vtiger_rest_url})", flush=True)
+        print(f"e-conomic sandbox: {sandbox.economic_url}", flush=True)
+        print("settings that point hubtui at them:", flush=True)
+        for name, value in sandbox.env().items():
+            print(f"  {name}={value}", flush=True)
+        print("Ctrl+C stops both.", flush=True)
+
+    await serve_forever(args.port, options, on_ready=ready)
+    return EXIT_OK
+
+
+async def run_connection_test(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.connectors.base import ConnectorError
+
+    if args.system == "vtiger":
+        from hubtui.connectors.vtiger import connection_test
+    else:
+        from hubtui.connectors.economic import connection_test
+    async with open_hub(settings, demo=args.demo) as hub:
+        try:
+            reply = await connection_test(hub.settings)
+        except ConnectorError as error:
+            log.warning("%s connection test failed: %s", args.system, error)
+            print(json.dumps({"status": "error", "system": args.system, "message": str(error),
+                              "code": error.code}, ensure_ascii=False))
+            return EXIT_ERROR
+    print(json.dumps(reply, ensure_ascii=False, default=str))
+    return EXIT_OK
+
+
+async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.connectors.base import ConnectorError
+    from hubtui.connectors.vtiger import VtigerClient
+    from hubtui.services.importing import import_customers, import_timelogs
+
+    run_import = import_customers if args.what == "customers" else import_timelogs
+    async with open_hub(settings, demo=args.demo) as hub, VtigerClient(hub.settings) as vtiger:
+        with terminal_progress(f"vTiger {args.what}") as progress:
+            try:
+                summary = await run_import(hub.db, hub.settings, vtiger, progress=progress, full=args.full)
+            except ConnectorError as error:
+                log.error("sync %s failed: %s", args.what, error)
+                print(f"hubtui: sync {args.what} failed: {error}", file=sys.stderr)
+                return EXIT_ERROR
+    print(summary.line())
+    return EXIT_OK
+
+
+@contextmanager
+def terminal_progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress bar on a terminal; nothing when output goes to a file or cron mail."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -108,6 +207,38 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="run the Alembic migrations up to the newest")
     upgrade.set_defaults(command=run_db_upgrade)
+
+    sync = commands.add_parser("sync", help="import from vTiger into the hub")
+    sync_commands = sync.add_subparsers(title="what to import", metavar="WHAT", required=True)
+    for what, text in (("customers", "vTiger Accounts become hub customers; existing hub values are "
+                        "never overwritten"),
+                       ("timelogs", "vTiger time entries become pending entries for the approval wizard")):
+        command = sync_commands.add_parser(what, help=text)
+        command.add_argument("--full", action="store_true", help="read everything, not only what changed "
+                             "since the last run")
+        command.set_defaults(command=run_sync, what=what)
+
+    for system, title in (("vtiger", "vTiger"), ("economic", "e-conomic")):
+        system_parser = commands.add_parser(system, help=f"{title} connection")
+        system_commands = system_parser.add_subparsers(title=f"{title} commands", metavar="ACTION",
+                                                       required=True)
+        test = system_commands.add_parser("test", help=f"check the {title} connection; prints JSON, "
+                                          "exit 0 connected, 2 error")
+        test.set_defaults(command=run_connection_test, system=system)
+
+    sandbox = commands.add_parser("sandbox", help="local stand-ins for vTiger and e-conomic")
+    sandbox_commands = sandbox.add_subparsers(title="sandbox commands", metavar="ACTION", required=True)
+    serve = sandbox_commands.add_parser(
+        "serve", help="serve the vTiger sandbox on 127.0.0.1:PORT and e-conomic on PORT+1 until Ctrl+C"
+    )
+    serve.add_argument("--port", type=int, default=8700, help="vTiger port; e-conomic gets the next one")
+    serve.add_argument("--companies", type=int, default=200, help="demo companies in both systems")
+    serve.add_argument("--fault", action="append", default=[], metavar="SYSTEM.NAME=VALUE",
+                       help="fault injection, repeatable: e.g. vtiger.latency_ms=20, vtiger.jitter_ms=10, "
+                       "economic.error_rate=0.1, vtiger.burst_429=3, vtiger.retry_after_s=2, "
+                       "economic.timeout_next=1, economic.malformed_next=1, vtiger.flood_limit=60, "
+                       "vtiger.session_idle_s=5 (also settable at runtime: POST /_sandbox/faults)")
+    serve.set_defaults(command=run_sandbox_serve)
     return parser
 
 

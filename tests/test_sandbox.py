@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -16,7 +15,7 @@ import jsonschema
 import pytest
 
 from hubtui.sandbox.demo_data import demo_companies
-from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, add_fault_arguments, faults_from_args
+from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, faults_from_options
 from hubtui.sandbox.remote_data import (
     ECONOMIC_ONLY_CUSTOMER_NUMBER,
     MISSING_FROM_ECONOMIC_INDEX,
@@ -528,11 +527,13 @@ def test_big_data_sets_reuse_prebuilt_companies() -> None:
 
 
 def test_fault_options_from_the_command_line() -> None:
-    parser = argparse.ArgumentParser()
-    add_fault_arguments(parser)
-    args = parser.parse_args(["--vtiger-latency-ms", "200", "--economic-error-rate", "0.25",
-                              "--vtiger-flood-limit", "60", "--economic-errors-as-array"])
-    vtiger_faults, economic_faults = faults_from_args(args)
+    vtiger_faults, economic_faults = faults_from_options(
+        ["vtiger.latency_ms=200", "economic.error_rate=0.25", "vtiger.flood_limit=60",
+         "economic.errors_as_array=true"]
+    )
     assert vtiger_faults.latency_ms == 200 and vtiger_faults.flood_limit == 60
     assert economic_faults.error_rate == 0.25 and economic_faults.errors_as_array is True
     assert economic_faults.latency_ms == 0
+    for wrong in ("latency_ms=1", "crm.latency_ms=1", "vtiger.speed=9", "vtiger.latency_ms=fast"):
+        with pytest.raises(ValueError):
+            faults_from_options([wrong])

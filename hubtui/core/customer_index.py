@@ -1,16 +1,21 @@
 """A compact, in-memory index of the customer list: filter and sort 100,000 rows in milliseconds.
 
-The list screen never holds widgets or Rich objects per customer; it keeps these plain columns and
-draws only the rows on screen. Filtering is a substring scan over one pre-lowered string per row, and
-each sort order is computed once and reused.
+The list screen holds no widget or Rich object per customer: per row it keeps the id, the discrepancy
+count, one display line (the visible columns joined by a separator) and that line case-folded for
+searching. Filtering runs in C (`map` + `compress` over the case-folded lines); a sort order per column
+is computed once and reused; only the rows on screen are ever split into cells.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from operator import itemgetter
+from itertools import compress, repeat
+
+# Separates the cells of a display line. The loader replaces it inside values, so it cannot split a cell.
+SEPARATOR = "\x1f"
+UNCHECKED = -1  # discrepancy count of a customer the consistency check has not seen yet
 
 
 class Column(StrEnum):
@@ -23,21 +28,7 @@ class Column(StrEnum):
 
 
 COLUMNS: tuple[Column, ...] = tuple(Column)
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
-    id: int
-    name: str
-    cvr_number: str
-    city: str
-    vtiger_id: str
-    economic_customer_number: str
-    discrepancy_count: int | None
-
-    def cell(self, column: Column) -> str:
-        value = getattr(self, column.value)
-        return "" if value is None else str(value)
+TEXT_COLUMNS: tuple[Column, ...] = COLUMNS[:-1]  # the columns held in a display line, in order
 
 
 def _vtiger_sort_key(value: str) -> tuple[int, int, str]:
@@ -48,17 +39,40 @@ def _vtiger_sort_key(value: str) -> tuple[int, int, str]:
     return (1 << 30, 0, value)
 
 
+def _number_sort_key(value: str) -> tuple[bool, int]:
+    return (not value.isdigit(), int(value) if value.isdigit() else 0)
+
+
 class CustomerIndex:
-    def __init__(self, rows: Iterable[CustomerRow]) -> None:
-        self.rows: list[CustomerRow] = list(rows)
-        self._haystacks: list[str] = [
-            f"{r.name}\t{r.cvr_number}\t{r.city}\t{r.vtiger_id}\t{r.economic_customer_number}".casefold()
-            for r in self.rows
-        ]
-        self._orders: dict[Column, list[int]] = {}
+    def __init__(self, rows: Iterable[tuple[int, int | None, str]] = ()) -> None:
+        """`rows` are (customer id, discrepancy count or None, display line), in name order."""
+        self.ids = array("q")
+        self.discrepancies = array("i")
+        self.lines: list[str] = []
+        for customer_id, count, line in rows:
+            self.ids.append(customer_id)
+            self.discrepancies.append(UNCHECKED if count is None else count)
+            self.lines.append(line)
+        self._haystacks = [line.casefold() for line in self.lines]
+        # The loader delivers rows in name order, so that order is free.
+        self._orders: dict[Column, list[int]] = {Column.NAME: list(range(len(self.lines)))}
+
+    @classmethod
+    def from_values(cls, rows: Iterable[tuple[int, int | None, Sequence[str]]]) -> CustomerIndex:
+        """Build from (id, discrepancy count, text cells) and sort by name: for tests and small lists."""
+        items = [(i, c, SEPARATOR.join(v.replace(SEPARATOR, " ") for v in cells)) for i, c, cells in rows]
+        items.sort(key=lambda item: item[2].split(SEPARATOR, 1)[0].casefold())
+        return cls(items)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.lines)
+
+    def cells(self, position: int) -> dict[Column, str]:
+        values = self.lines[position].split(SEPARATOR)
+        cells = dict(zip(TEXT_COLUMNS, values, strict=False))
+        count = self.discrepancies[position]
+        cells[Column.DISCREPANCIES] = "" if count == UNCHECKED else str(count)
+        return cells
 
     def order(self, column: Column) -> list[int]:
         """Row positions sorted ascending by `column`, computed once per column."""
@@ -67,17 +81,20 @@ class CustomerIndex:
         return self._orders[column]
 
     def _sorted_positions(self, column: Column) -> list[int]:
-        rows = self.rows
         if column is Column.DISCREPANCIES:
-            # Unchecked customers (None) sort after every checked one.
-            keys = [(r.discrepancy_count is None, r.discrepancy_count or 0) for r in rows]
-        elif column is Column.ECONOMIC_NUMBER:
-            keys = [(r.economic_customer_number == "", int(r.economic_customer_number or 0)) for r in rows]
-        elif column is Column.VTIGER_ID:
-            keys = [_vtiger_sort_key(r.vtiger_id) for r in rows]
+            # Unchecked customers sort after every checked one.
+            keys: list[object] = [(c == UNCHECKED, c) for c in self.discrepancies]
         else:
-            keys = [getattr(r, column.value).casefold() for r in rows]
-        return [position for position, _ in sorted(enumerate(keys), key=itemgetter(1))]
+            cell = TEXT_COLUMNS.index(column)
+            values = [line.split(SEPARATOR)[cell] for line in self.lines]
+            if column is Column.VTIGER_ID:
+                keys = [_vtiger_sort_key(v) for v in values]
+            elif column is Column.ECONOMIC_NUMBER:
+                keys = [_number_sort_key(v) for v in values]
+            else:
+                keys = [v.casefold() for v in values]
+        # Python's sort is stable, so equal keys stay in name order.
+        return sorted(range(len(keys)), key=keys.__getitem__)
 
     def view(
         self,
@@ -91,14 +108,15 @@ class CustomerIndex:
 
         `within` narrows a previous result: typing one more letter only rescans what already matched.
         """
-        positions = list(self.order(sort)) if within is None else within
+        positions: Sequence[int] = self.order(sort) if within is None else within
         needle = query.strip().casefold()
         if needle:
-            haystacks = self._haystacks
-            positions = [p for p in positions if needle in haystacks[p]]
+            candidates = map(self._haystacks.__getitem__, positions)
+            positions = list(compress(positions, map(str.__contains__, candidates, repeat(needle))))
         if only_discrepancies:
-            rows = self.rows
-            positions = [p for p in positions if (rows[p].discrepancy_count or 0) > 0]
+            counts = self.discrepancies
+            positions = [p for p in positions if counts[p] > 0]
+        result = list(positions)  # a copy: the cached sort order must never be reversed in place
         if descending and within is None:
-            positions.reverse()
-        return positions
+            result.reverse()
+        return result

@@ -12,12 +12,11 @@ Each sandbox app is wrapped in `SandboxMiddleware`, which for every API request 
 
 Faults are plain mutable dataclasses, one per system, so they can be changed from Python
 (`sandbox.vtiger.faults.burst_429 = 3`), over HTTP (`POST /_sandbox/faults {"burst_429": 3}`) and from the
-command line (`add_fault_arguments` / `faults_from_args`).
+command line (`faults_from_options`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -109,31 +108,18 @@ def faults_to_json(faults: Faults) -> dict[str, Any]:
     return dataclasses.asdict(faults)
 
 
-def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--vtiger-<setting>` and `--economic-<setting>` options for every fault field (e.g.
-    `--vtiger-latency-ms 200 --economic-error-rate 0.1 --vtiger-flood-limit 60`)."""
-    for system, cls in (("vtiger", VtigerFaults), ("economic", EconomicFaults)):
-        group = parser.add_argument_group(f"{system} sandbox faults")
-        defaults = cls()
-        for item in dataclasses.fields(cls):
-            default = getattr(defaults, item.name)
-            option = f"--{system}-{item.name.replace('_', '-')}"
-            if isinstance(default, bool):
-                group.add_argument(option, dest=f"{system}_{item.name}", action="store_true", default=None)
-            else:
-                group.add_argument(option, dest=f"{system}_{item.name}", type=type(default), default=None,
-                                   metavar=type(default).__name__.upper(), help=f"default {default}")
+def faults_from_options(options: list[str]) -> tuple[VtigerFaults, EconomicFaults]:
+    """Faults from command-line options like `vtiger.latency_ms=200` or `economic.error_rate=0.1`.
 
-
-def faults_from_args(namespace: argparse.Namespace) -> tuple[VtigerFaults, EconomicFaults]:
-    """The faults given by options added with `add_fault_arguments` (options left out keep defaults)."""
-    result: list[Faults] = []
-    for system, cls in (("vtiger", VtigerFaults), ("economic", EconomicFaults)):
-        faults = cls()
-        given = {f.name: getattr(namespace, f"{system}_{f.name}", None) for f in dataclasses.fields(cls)}
-        update_faults(faults, {name: value for name, value in given.items() if value is not None})
-        result.append(faults)
-    vtiger, economic = result
+    Raises ValueError naming the option when the system, the name or the value is wrong."""
+    faults: dict[str, Faults] = {"vtiger": VtigerFaults(), "economic": EconomicFaults()}
+    for option in options:
+        target, sep, value = option.partition("=")
+        system, dot, name = target.partition(".")
+        if not sep or not dot or system not in faults:
+            raise ValueError(f"'{option}' is not vtiger.NAME=VALUE or economic.NAME=VALUE")
+        update_faults(faults[system], {name: value})
+    vtiger, economic = faults["vtiger"], faults["economic"]
     assert isinstance(vtiger, VtigerFaults) and isinstance(economic, EconomicFaults)
     return vtiger, economic
 

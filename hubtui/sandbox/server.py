@@ -16,7 +16,6 @@ The credentials below are fixed demo values that only these sandboxes accept.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import socket
@@ -32,7 +31,7 @@ from hubtui.sandbox.economic_app import (
     EconomicState,
     create_economic_app,
 )
-from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, add_fault_arguments, faults_from_args
+from hubtui.sandbox.faults import EconomicFaults, VtigerFaults
 from hubtui.sandbox.remote_data import RemoteData, build_remote_data
 from hubtui.sandbox.vtiger_app import (
     REST_PREFIX,
@@ -168,17 +167,3 @@ async def serve_forever(port: int, options: SandboxOptions | None = None, *,
         if on_ready is not None:
             on_ready(sandbox)
         await asyncio.Event().wait()
-
-
-def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--companies`, `--seed` and every fault option (`--vtiger-latency-ms`, `--economic-error-rate`...)."""
-    parser.add_argument("--companies", type=int, default=200, help="demo companies in both systems")
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the demo data")
-    add_fault_arguments(parser)
-
-
-def options_from_args(namespace: argparse.Namespace) -> SandboxOptions:
-    vtiger_faults, economic_faults = faults_from_args(namespace)
-    return SandboxOptions(companies=getattr(namespace, "companies", 200),
-                          seed=getattr(namespace, "seed", 2026),
-                          vtiger_faults=vtiger_faults, economic_faults=economic_faults)

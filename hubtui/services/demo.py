@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from hubtui.config import Settings
 from hubtui.sandbox.demo_data import demo_companies
-from hubtui.store.customers import count_customers, replace_all_customers
+from hubtui.store.customer_list import count_customers, replace_all_customers
 from hubtui.store.db import Database
 
 DEFAULT_DEMO_CUSTOMERS = 200
+
+
+def pointed_at_sandbox(settings: Settings, sandbox_env: dict[str, str]) -> Settings:
+    """The same settings with the remote systems replaced by the sandboxes (validated like any setting)."""
+    values = settings.model_dump()
+    values.update({name.lower(): value for name, value in sandbox_env.items()})
+    return Settings.model_validate(values)
 
 
 def demo_settings(settings: Settings) -> Settings:

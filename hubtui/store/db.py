@@ -1,4 +1,9 @@
-"""Where the hub's Postgres lives: the embedded pgserver by default, any server via DATABASE_URL."""
+"""Where the hub's Postgres lives: the embedded pgserver by default, any server via DATABASE_URL.
+
+Two ways in, each for its job: an asyncpg pool for the hot, bulk paths (the customer list, COPY), and a
+SQLAlchemy/SQLModel session for everything else. The SQLAlchemy engine is created on first use, so
+starting the app does not pay for importing SQLAlchemy before the list is on screen.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+import asyncpg
 
 from hubtui.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "hubtui"
+# Keeps each process's pgserver handle alive: pgserver stops the server when the last handle goes.
 _embedded_servers: dict[Path, object] = {}
 
 
@@ -24,12 +33,17 @@ class DatabaseError(Exception):
     """The database could not be reached or prepared; the message says which and why."""
 
 
+def driver_dsn(url: str) -> str:
+    """The SQLAlchemy URL (`postgresql+asyncpg://…`) as a plain libpq DSN for asyncpg."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def _start_embedded_blocking(pgdata: Path) -> str:
     import warnings
 
     # platformdirs warns when XDG_RUNTIME_DIR is unset (common over SSH); pgserver copes without it.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import pgserver  # heavy import, only needed when no DATABASE_URL is set
+    import pgserver  # only needed when no DATABASE_URL is set
 
     pgdata.mkdir(parents=True, exist_ok=True)
     # 'stop': pgserver counts the processes using this data directory and the last one to exit stops
@@ -51,23 +65,22 @@ async def embedded_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
 
 
 async def ensure_database(admin_url: str, database: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    conn = await asyncpg.connect(driver_dsn(admin_url))
     try:
-        async with engine.connect() as conn:
-            exists = await conn.scalar(text("select 1 from pg_database where datname = :d"), {"d": database})
-            if not exists:
-                await conn.execute(text(f'create database "{database}"'))
+        if not await conn.fetchval("select 1 from pg_database where datname = $1", database):
+            await conn.execute(f'create database "{database}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass  # another hubtui process created it a moment ago
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 async def drop_database(admin_url: str, database: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    conn = await asyncpg.connect(driver_dsn(admin_url))
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'drop database if exists "{database}" with (force)'))
+        await conn.execute(f'drop database if exists "{database}" with (force)')
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 async def database_url(settings: Settings) -> str:
@@ -76,24 +89,41 @@ async def database_url(settings: Settings) -> str:
     return await embedded_url(settings.pgdata_dir)
 
 
-def make_engine(url: str) -> AsyncEngine:
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
-
-
 class Database:
-    """One engine and session factory for the whole process."""
+    """The hub database for the whole process."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, url: str, pool: asyncpg.Pool) -> None:
+        self.url = url
+        self.pool = pool
+        self._engine: AsyncEngine | None = None
+
+    @classmethod
+    async def connect(cls, url: str) -> Database:
+        try:
+            pool = await asyncpg.create_pool(driver_dsn(url), min_size=1, max_size=5)
+        except (OSError, asyncpg.PostgresError) as error:
+            raise DatabaseError(f"cannot connect to the database: {error}") from error
+        return cls(url, pool)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            self._engine = create_async_engine(self.url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+        return self._engine
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.pool.close()
+        if self._engine is not None:
+            await self._engine.dispose()
 
 
 async def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
@@ -102,4 +132,4 @@ async def open_database(settings: Settings, *, upgrade: bool = True) -> Database
     url = await database_url(settings)
     if upgrade:
         await upgrade_to_head(url)
-    return Database(make_engine(url))
+    return await Database.connect(url)

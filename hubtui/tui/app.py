@@ -14,7 +14,6 @@ from textual.worker import Worker, WorkerState
 from hubtui.config import Settings
 from hubtui.i18n import Labels
 from hubtui.store.db import Database
-from hubtui.tui.screens.customer_detail import CustomerDetailScreen
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.help import HelpScreen
 from hubtui.tui.text import printable
@@ -52,6 +51,9 @@ class HubApp(App[None]):
         self.push_screen(CustomerListScreen())
 
     def open_customer(self, customer_id: int) -> None:
+        # Imported here: the detail screen pulls in SQLModel, which the list does not need to start.
+        from hubtui.tui.screens.customer_detail import CustomerDetailScreen
+
         self.push_screen(CustomerDetailScreen(customer_id))
 
     def screen_bindings(self) -> list[tuple[DOMNode, Binding, str]]:

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
-from hubtui.store.customers import load_customer_index
+from hubtui.store.customer_list import load_customer_index
 from hubtui.tui.widgets.customer_table import CustomerTable, column_widths, header_text
 from hubtui.tui.widgets.safety_bar import SafetyBar
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from hubtui.tui.app import HubApp
 
 log = logging.getLogger(__name__)
+
+FIRST_PAGE = 120
 
 
 class FilterBox(Input):
@@ -98,18 +100,19 @@ class CustomerListScreen(Screen[None]):
     @work(exclusive=True, group="load-customers", exit_on_error=False)
     async def load_customers(self) -> None:
         started = time.perf_counter()
-        index = await load_customer_index(self.hub.db)
-        self.index = index
+        if not self.loaded:
+            # Draw the first screenful at once; at 100k customers the whole index takes a moment longer.
+            self.index = await load_customer_index(self.hub.db, first=FIRST_PAGE)
+            self.apply_view(incremental=False)
+        self.index = await load_customer_index(self.hub.db)
         self.loaded = True
-        log.info("loaded %d customers in %.0f ms", len(index), (time.perf_counter() - started) * 1000)
-        self.apply_view(keep_customer=True, incremental=False)
+        log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
+        self.apply_view(incremental=False)
 
     def apply_view(self, *, keep_customer: bool = True, incremental: bool = True) -> None:
         query = self.filter_box.value
-        narrowing = (
-            incremental and self.loaded and query.casefold().startswith(self._last_query.casefold())
-            and self._last_query != ""
-        )
+        previous = self._last_query.casefold()
+        narrowing = incremental and previous != "" and query.casefold().startswith(previous)
         positions = self.index.view(
             query,
             sort=self.sort_column,
@@ -133,6 +136,7 @@ class CustomerListScreen(Screen[None]):
     def _draw_status(self) -> None:
         labels = self.hub.labels
         if not self.loaded:
+            self.query_one("#status", Static).update(Text(labels("loading")))
             return
         shown, total = len(self.table.positions), len(self.index)
         parts = [labels("shown_of", shown=f"{shown:,}", total=f"{total:,}")]
@@ -145,8 +149,7 @@ class CustomerListScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
-        if self.loaded:
-            self.apply_view()
+        self.apply_view()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:

@@ -100,8 +100,8 @@ class CustomerTable(ScrollView, can_focus=True):
         new_cursor = 0
         if current is not None and len(positions) < 5000:
             # Cheap enough for small views; on a huge view the cursor simply returns to the top.
-            rows = index.rows
-            new_cursor = next((n for n, p in enumerate(positions) if rows[p].id == current), 0)
+            ids = index.ids
+            new_cursor = next((n for n, p in enumerate(positions) if ids[p] == current), 0)
         self.cursor = new_cursor
         self._scroll_to_cursor()
         self.refresh()
@@ -109,7 +109,7 @@ class CustomerTable(ScrollView, can_focus=True):
     def current_customer_id(self) -> int | None:
         if not self.positions or self.cursor >= len(self.positions):
             return None
-        return self.index.rows[self.positions[self.cursor]].id
+        return self.index.ids[self.positions[self.cursor]]
 
     def render_line(self, y: int) -> Strip:
         scroll_y = self.scroll_offset.y
@@ -117,12 +117,11 @@ class CustomerTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if line >= len(self.positions):
             return Strip.blank(width, self.rich_style)
-        row = self.index.rows[self.positions[line]]
-        cells = {column: row.cell(column) for column in COLUMNS}
-        text = render_cells(cells, column_widths(width))
+        position = self.positions[line]
+        text = render_cells(self.index.cells(position), column_widths(width))
         if line == self.cursor:
             style = self.get_component_rich_style("customer-table--cursor")
-        elif row.discrepancy_count:
+        elif self.index.discrepancies[position] > 0:
             style = self.rich_style + self.get_component_rich_style("customer-table--warn")
         else:
             style = self.rich_style

@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("economic_customer_number"),
         sa.UniqueConstraint("vtiger_id"),
     )
-    op.create_index("ix_customer_name", "customer", ["name"], unique=False)
+    op.create_index("ix_customer_sort_name", "customer", [sa.text("lower(name)"), "id"], unique=False)
     op.create_table(
         "sync_state",
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -176,7 +176,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_billing_order_customer_id"), table_name="billing_order")
     op.drop_table("billing_order")
     op.drop_table("sync_state")
-    op.drop_index("ix_customer_name", table_name="customer")
+    op.drop_index("ix_customer_sort_name", table_name="customer")
     op.drop_table("customer")
     op.drop_index(op.f("ix_audit_event_customer_id"), table_name="audit_event")
     op.drop_index("ix_audit_event_created", table_name="audit_event")

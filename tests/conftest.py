@@ -1,0 +1,55 @@
+"""Shared fixtures: a real Postgres (the embedded pgserver) with a throwaway database per test session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hubtui.config import Settings
+from hubtui.store.customer_list import ALL_TABLES
+from hubtui.store.db import Database, drop_database, embedded_url, ensure_database
+from hubtui.store.migrate import upgrade_to_head
+
+# Outside pytest's per-run tmp dirs so the cluster (initdb ~2 s) is reused between runs.
+TEST_PGDATA = Path(tempfile.gettempdir()) / "hubtui-test-pgdata"
+
+
+@pytest.fixture(scope="session")
+async def admin_url() -> AsyncIterator[str]:
+    yield await embedded_url(TEST_PGDATA, "postgres")
+
+
+@pytest.fixture(scope="session")
+async def database_url(admin_url: str) -> AsyncIterator[str]:
+    name = f"hubtui_test_{os.getpid()}"
+    await drop_database(admin_url, name)
+    await ensure_database(admin_url, name)
+    url = admin_url.replace("/postgres?", f"/{name}?", 1)
+    await upgrade_to_head(url)
+    yield url
+    await drop_database(admin_url, name)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """An empty hub database for one test."""
+    database = await Database.connect(database_url)
+    await database.pool.execute(f"truncate {ALL_TABLES} restart identity cascade")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings as a fresh install has them: defaults only, no .env, data under tmp."""
+    for name in list(os.environ):
+        if name.startswith(("HUBTUI_", "VTIGER_", "ECONOMIC_", "TIMETRACKING_")) or name in {
+            "DATABASE_URL", "AUTO_CHECK_CONSISTENCY", "FIELD_TRUST", "HTTP_TIMEOUT_SECONDS",
+        }:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return Settings(hubtui_data_dir=tmp_path / "data")
