@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -17,6 +19,10 @@ from hubtui.store.db import Database
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.help import HelpScreen
 from hubtui.tui.text import printable
+
+if TYPE_CHECKING:
+    from hubtui.connectors.economic import EconomicClient
+    from hubtui.connectors.vtiger import VtigerClient
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ class HubApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "systems", "Systems", id="app.systems"),
     ]
     # Our own F1 help replaces Textual's key panel; the palette lists the screen's actions instead.
     ENABLE_COMMAND_PALETTE = True
@@ -49,6 +56,31 @@ class HubApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(CustomerListScreen())
+
+    @cached_property
+    def vtiger(self) -> VtigerClient:
+        """The one vTiger client of this session (created on first use)."""
+        from hubtui.connectors.vtiger import VtigerClient
+
+        return VtigerClient(self.settings)
+
+    @cached_property
+    def economic(self) -> EconomicClient:
+        """The one e-conomic client of this session (created on first use)."""
+        from hubtui.connectors.economic import EconomicClient
+
+        return EconomicClient(self.settings)
+
+    async def on_unmount(self) -> None:
+        for name in ("vtiger", "economic"):
+            if name in self.__dict__:
+                await self.__dict__[name].aclose()
+
+    def action_systems(self) -> None:
+        from hubtui.tui.screens.systems import SystemsScreen
+
+        if not isinstance(self.screen, SystemsScreen):
+            self.push_screen(SystemsScreen())
 
     def open_customer(self, customer_id: int) -> None:
         # Imported here: the detail screen pulls in SQLModel, which the list does not need to start.

@@ -1,0 +1,78 @@
+"""The state of every system hubtui talks to, for the Systems screen."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubtui.config import Settings
+from hubtui.connectors.base import ConnectorError
+from hubtui.connectors.economic import EconomicClient
+from hubtui.connectors.vtiger import VtigerClient
+from hubtui.core.safety import write_mode
+from hubtui.store.db import Database
+
+
+@dataclass
+class SystemStatus:
+    system: str  # "hub" | "vtiger" | "economic"
+    connected: bool
+    who: str = ""  # user, agreement and company, or the database
+    budget: str = ""  # what is left of the rate limit
+    flags: list[str] = field(default_factory=list)  # the safety flags in words
+    error: str = ""
+
+
+def _vtiger_budget(reply: dict[str, Any]) -> str:
+    limits = reply.get("rate_limit") or {}
+    parts = []
+    if limits.get("minute_remaining") is not None:
+        parts.append(f"{limits['minute_remaining']}/{limits.get('minute_limit')} this minute")
+    if limits.get("daily_remaining") is not None:
+        parts.append(f"{limits['daily_remaining']}/{limits.get('daily_limit')} today")
+    return ", ".join(parts) or "no rate-limit headers seen"
+
+
+async def hub_status(db: Database) -> SystemStatus:
+    try:
+        version = await db.pool.fetchval("select current_setting('server_version')")
+        customers = await db.pool.fetchval("select count(*) from customer")
+    except Exception as error:  # any database failure is shown, not raised
+        return SystemStatus("hub", False, error=str(error))
+    return SystemStatus("hub", True, who=f"PostgreSQL {version}, {customers:,} customers")
+
+
+async def vtiger_status(settings: Settings, client: VtigerClient) -> SystemStatus:
+    flags = [f"sync {'on' if settings.vtiger_sync_enabled else 'off (VTIGER_SYNC_ENABLED=false)'}"]
+    try:
+        reply = await client.connection_test()
+    except ConnectorError as error:
+        return SystemStatus("vtiger", False, flags=flags, error=str(error))
+    who = f"{reply.get('user_name') or '?'} ({reply.get('flavour')} API)"
+    return SystemStatus("vtiger", True, who=who, budget=_vtiger_budget(reply), flags=flags)
+
+
+async def economic_status(settings: Settings, client: EconomicClient) -> SystemStatus:
+    mode = write_mode(settings.economic_read_only, settings.economic_dry_run)
+    export = write_mode(settings.timetracking_economic_read_only, settings.timetracking_economic_dry_run)
+    flags = [
+        f"customer writes {mode.replace('_', '-').upper()}",
+        f"draft orders {export.replace('_', '-').upper()}",
+        f"sync {'on' if settings.economic_sync_enabled else 'off (ECONOMIC_SYNC_ENABLED=false)'}",
+    ]
+    try:
+        reply = await client.connection_test()
+    except ConnectorError as error:
+        return SystemStatus("economic", False, flags=flags, error=str(error))
+    company = reply.get("company") or "?"
+    who = f"agreement {reply.get('agreement_number')}, {company} ({reply.get('user_name')})"
+    # e-conomic documents no rate-limit headers, only a fair-use quota.
+    return SystemStatus("economic", True, who=who, budget="fair use: 50,000 calls / 24 h", flags=flags)
+
+
+async def all_statuses(db: Database, settings: Settings, vtiger: VtigerClient,
+                       economic: EconomicClient) -> list[SystemStatus]:
+    return list(await asyncio.gather(
+        hub_status(db), vtiger_status(settings, vtiger), economic_status(settings, economic)
+    ))

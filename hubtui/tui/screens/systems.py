@@ -1,0 +1,68 @@
+"""Systems: is each system reachable, as whom, how much rate limit is left, and which safety flags hold."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from hubtui.services.systems import SystemStatus, all_statuses
+from hubtui.tui.text import printable
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+SYSTEM_NAMES = {"hub": "Hub (Postgres)", "vtiger": "vTiger", "economic": "e-conomic"}
+
+
+def status_table(statuses: list[SystemStatus]) -> Table:
+    table = Table(expand=True, show_lines=True)
+    for heading in ("System", "State", "Connected as", "Rate limit left", "Safety"):
+        table.add_column(heading, overflow="fold")
+    for status in statuses:
+        state = Text("connected", "bold green") if status.connected else Text("unavailable", "bold red")
+        who = Text(printable(status.who)) if status.connected else Text(printable(status.error), "red")
+        table.add_row(Text(SYSTEM_NAMES[status.system]), state, who, Text(printable(status.budget)),
+                      Text("\n".join(status.flags)))
+    return table
+
+
+class SystemsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="systems.back"),
+        Binding("f5,r", "refresh_status", "Check again", id="systems.refresh"),
+    ]
+    DEFAULT_CSS = """
+    SystemsScreen VerticalScroll { padding: 1 1; }
+    """
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        with VerticalScroll():
+            yield Static(Text("Checking the systems…"), id="statuses")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Systems"
+        self.action_refresh_status()
+
+    def action_refresh_status(self) -> None:
+        self.check()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def check(self) -> None:
+        hub = self.hub
+        statuses = await all_statuses(hub.db, hub.settings, hub.vtiger, hub.economic)
+        self.query_one("#statuses", Static).update(status_table(statuses))
