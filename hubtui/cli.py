@@ -35,14 +35,20 @@ class Hub:
 
 
 def configure_logging(settings: Settings) -> None:
-    settings.hubtui_data_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+    try:
+        settings.hubtui_data_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"invalid setting HUBTUI_DATA_DIR: cannot use {settings.hubtui_data_dir}: "
+                            f"{error.strerror or error}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.hubtui_log_level)
     # httpx logs full URLs at INFO; our connectors log what matters without credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # pgserver narrates every start and stop at INFO; its warnings and errors are what matter.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 @asynccontextmanager
@@ -89,13 +95,13 @@ async def run_tui(args: argparse.Namespace, settings: Settings) -> int:
 async def run_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from hubtui.services.demo import demo_settings
     from hubtui.store.db import database_url
-    from hubtui.store.migrate import head_revision, upgrade_to_head
+    from hubtui.store.migrate import HEAD_REVISION, upgrade_to_head
 
     if args.demo:
         settings = demo_settings(settings)
     configure_logging(settings)
     ran = await upgrade_to_head(await database_url(settings))
-    print(f"database schema {'upgraded to' if ran else 'already at'} revision {head_revision()}")
+    print(f"database schema {'upgraded to' if ran else 'already at'} revision {HEAD_REVISION}")
     return EXIT_OK
 
 

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
 
     timetracking_economic_read_only: bool = True
     timetracking_economic_dry_run: bool = True
-    timetracking_export_type: str = "draft"
+    # "booked" is accepted as a value the seed knew, but hubtui refuses to export anything but drafts.
+    timetracking_export_type: Literal["draft", "booked"] = "draft"
     timetracking_rounding_minutes: int = Field(default=15, ge=1, le=60)
     timetracking_default_rate: Decimal = Field(default=Decimal("850.00"), ge=0, decimal_places=2)
     timetracking_currency: str = Field(default="DKK", min_length=3, max_length=3)
@@ -76,6 +77,20 @@ class Settings(BaseSettings):
     timetracking_economic_unit_number: int = 1
     timetracking_economic_layout_number: int = 19
     timetracking_economic_payment_terms_number: int = 1
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        url = value.get_secret_value()
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme in ("postgresql", "postgres"):
+            # asyncpg is the driver hubtui ships with; a plain libpq URL means the same server.
+            return SecretStr("postgresql+asyncpg://" + url.split("://", 1)[1])
+        if scheme != "postgresql+asyncpg":
+            raise ValueError("must be a Postgres URL like postgresql+asyncpg://user:password@host:5432/hubtui")
+        return value
 
     @field_validator("field_trust")
     @classmethod

@@ -36,6 +36,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "loading": ("Loading customers…", "Henter kunder…"),
     "no_match": ("No customer matches", "Ingen kunder matcher"),
+    "no_customers": (
+        "No customers yet: import them from vTiger with `hubtui sync customers` (or try `hubtui demo`)",
+        "Ingen kunder endnu: hent dem fra vTiger med `hubtui sync customers` (eller prøv `hubtui demo`)",
+    ),
     "shown_of": ("{shown} of {total} customers", "{shown} af {total} kunder"),
     "sorted_by": ("sorted by {column}", "sorteret efter {column}"),
     "only_discrepancies": ("only with discrepancies", "kun med uoverensstemmelser"),

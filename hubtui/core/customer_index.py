@@ -119,4 +119,10 @@ class CustomerIndex:
         result = list(positions)  # a copy: the cached sort order must never be reversed in place
         if descending and within is None:
             result.reverse()
+            if sort is Column.DISCREPANCIES:
+                # Most discrepancies first, but customers not checked yet stay at the end either way.
+                counts = self.discrepancies
+                result = [p for p in result if counts[p] != UNCHECKED] + [
+                    p for p in result if counts[p] == UNCHECKED
+                ]
         return result

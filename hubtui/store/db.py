@@ -99,11 +99,7 @@ class Database:
 
     @classmethod
     async def connect(cls, url: str) -> Database:
-        try:
-            pool = await asyncpg.create_pool(driver_dsn(url), min_size=1, max_size=5)
-        except (OSError, asyncpg.PostgresError) as error:
-            raise DatabaseError(f"cannot connect to the database: {error}") from error
-        return cls(url, pool)
+        return cls(url, await asyncpg.create_pool(driver_dsn(url), min_size=1, max_size=5))
 
     @property
     def engine(self) -> AsyncEngine:
@@ -126,10 +122,28 @@ class Database:
             await self._engine.dispose()
 
 
+# What asyncpg raises when a server cannot be reached, refuses us, or the URL is unusable.
+CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                  asyncpg.ClientConfigurationError, ValueError)
+
+
 async def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
     from hubtui.store.migrate import upgrade_to_head
 
     url = await database_url(settings)
-    if upgrade:
-        await upgrade_to_head(url)
-    return await Database.connect(url)
+    try:
+        if upgrade:
+            await upgrade_to_head(url)
+        return await Database.connect(url)
+    except CONNECT_ERRORS as error:
+        # The message names the server, never the password (asyncpg does not echo the DSN).
+        raise DatabaseError(f"cannot open the database ({_where(settings)}): {error}") from error
+
+
+def _where(settings: Settings) -> str:
+    if settings.database_url is None:
+        return f"embedded, in {settings.pgdata_dir}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.database_url.get_secret_value())
+    return f"DATABASE_URL host {parts.hostname or 'local socket'}, database {parts.path.lstrip('/') or '?'}"

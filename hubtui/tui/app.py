@@ -88,9 +88,9 @@ class HubApp(App[None]):
 
         self.push_screen(CustomerDetailScreen(customer_id))
 
-    def screen_bindings(self) -> list[tuple[DOMNode, Binding, str]]:
-        """Our own bindings (they all have an id) on this screen: (node, binding, keys shown)."""
-        nodes: list[DOMNode] = [self, self.screen, *self.screen.walk_children()]
+    def screen_bindings(self, screen: Screen[object]) -> list[tuple[DOMNode, Binding, str]]:
+        """Our own bindings (they all have an id) on `screen`: (node, binding, keys shown)."""
+        nodes: list[DOMNode] = [self, screen, *screen.walk_children()]
         found: dict[str, tuple[DOMNode, Binding, list[str]]] = {}
         for node in nodes:
             for _, binding in node._bindings:
@@ -105,7 +105,7 @@ class HubApp(App[None]):
     def key_rows(self) -> list[tuple[str, str]]:
         """Every key that does something on this screen, for F1."""
         rows: dict[str, list[str]] = {}
-        for _, binding, keys in self.screen_bindings():
+        for _, binding, keys in self.screen_bindings(self.screen):
             known = rows.setdefault(binding.description, [])
             known.extend(key for key in keys.split(" / ") if key not in known)
         return [(" / ".join(keys), description) for description, keys in rows.items()]
@@ -117,7 +117,8 @@ class HubApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for node, binding, keys in self.screen_bindings():
+        # `screen` is the screen under the palette (self.screen is the palette itself while it is open).
+        for node, binding, keys in self.screen_bindings(screen):
             if node is self:
                 continue
             yield SystemCommand(

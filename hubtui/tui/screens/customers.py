@@ -75,7 +75,9 @@ class CustomerListScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         labels = self.hub.labels
         yield SafetyBar(self.hub.settings, labels, self.hub.demo)
-        yield FilterBox(placeholder=labels("filter_placeholder"), id="filter")
+        # select_on_focus=False: a letter typed on the list moves here and must not be selected (and then
+        # replaced by the next letter).
+        yield FilterBox(placeholder=labels("filter_placeholder"), id="filter", select_on_focus=False)
         yield Static(id="columns")
         yield CustomerTable(id="table")
         yield Static(labels("loading"), id="status")
@@ -139,6 +141,9 @@ class CustomerListScreen(Screen[None]):
             self.query_one("#status", Static).update(Text(labels("loading")))
             return
         shown, total = len(self.table.positions), len(self.index)
+        if total == 0:
+            self.query_one("#status", Static).update(Text(labels("no_customers")))
+            return
         parts = [labels("shown_of", shown=f"{shown:,}", total=f"{total:,}")]
         if shown == 0 and total:
             parts = [labels("no_match"), *parts]

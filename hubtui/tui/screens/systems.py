@@ -44,6 +44,8 @@ class SystemsScreen(Screen[None]):
     SystemsScreen VerticalScroll { padding: 1 1; }
     """
 
+    statuses: list[SystemStatus] | None = None  # the last check's results, None while checking
+
     @property
     def hub(self) -> HubApp:
         return self.app  # type: ignore[return-value]
@@ -64,5 +66,5 @@ class SystemsScreen(Screen[None]):
     @work(exclusive=True, exit_on_error=False)
     async def check(self) -> None:
         hub = self.hub
-        statuses = await all_statuses(hub.db, hub.settings, hub.vtiger, hub.economic)
-        self.query_one("#statuses", Static).update(status_table(statuses))
+        self.statuses = await all_statuses(hub.db, hub.settings, hub.vtiger, hub.economic)
+        self.query_one("#statuses", Static).update(status_table(self.statuses))

@@ -65,7 +65,7 @@ class CustomerTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"customer-table--cursor", "customer-table--row", "customer-table--warn"}
 
     DEFAULT_CSS = """
-    CustomerTable { height: 1fr; }
+    CustomerTable { height: 1fr; overflow-x: hidden; }
     CustomerTable > .customer-table--cursor { background: $accent; color: $text; text-style: bold; }
     CustomerTable:blur > .customer-table--cursor { background: $accent 60%; }
     CustomerTable > .customer-table--warn { color: $warning; }

@@ -18,14 +18,14 @@ def safety_text(settings: Settings, labels: Labels, demo: bool) -> Text:
     text = Text()
     if demo:
         text.append(f" {labels('demo')} ", style="bold black on cyan")
-        text.append("  ")
+        text.append(" ")
     text.append(f"{labels('economic')}: ")
     text.append(labels(economic), style=_MODE_STYLE[economic])
-    text.append(f"  {labels('timetracking')}: ")
+    text.append(f" │ {labels('timetracking')}: ")
     text.append(labels(export), style=_MODE_STYLE[export])
     for key, enabled in (("vtiger_sync", settings.vtiger_sync_enabled),
                          ("economic_sync", settings.economic_sync_enabled)):
-        text.append(f"  {labels(key)}: ")
+        text.append(f" │ {labels(key)}: ")
         text.append(labels("on" if enabled else "off"), style="bold" if enabled else "bold red")
     return text
 
