@@ -18,10 +18,10 @@ from hubtui.connectors.vtiger import VtigerClient, decode_entities
 from hubtui.core.fields import hub_values_from_vtiger
 from hubtui.sandbox.remote_data import ORPHAN_VTIGER_ID, RemoteData, build_remote_data
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
+from hubtui.services.audit import actor
 from hubtui.services.importing import (
     ACCOUNTS_WATERMARK,
     TIMELOGS_WATERMARK,
-    actor,
     import_customers,
     import_timelogs,
     parse_economic_number,

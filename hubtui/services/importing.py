@@ -27,10 +27,8 @@ How an import run behaves, and why:
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
 from hubtui.connectors.vtiger import VtigerClient, vtql_identifier, vtql_quote
 from hubtui.core.fields import hub_values_from_vtiger
+from hubtui.services.audit import AuditRecord, record
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -61,16 +60,6 @@ AUDITED_REASONS = 100  # reasons kept in the audit event; the summary keeps them
 _VTIGER_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _CLOCK_DURATION = re.compile(r"(\d{1,2}):([0-5]\d)")
 _RECORD_ID = re.compile(r"(\d+)x(\d+)")
-
-
-def actor() -> str:
-    """Who runs this: the OS user, plus the SSH client's address when logged in over SSH."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in the environment nor in the password database
-        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    ssh = os.environ.get("SSH_CONNECTION", "").split()
-    return f"{user} via ssh from {ssh[0]}" if ssh else user
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,20 +263,10 @@ async def _audit(
     message: str,
     remote_log_id: str | None = None,
 ) -> None:
-    await conn.execute(
-        "insert into audit_event (event_type, entity_type, entity_id, system, outcome, before, after, "
-        "message, remote_log_id, dry_run, actor) "
-        "values ($1, 'sync', $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, false, $9)",
-        event_type,
-        entity_id,
-        SYSTEM,
-        outcome,
-        json.dumps(before) if before is not None else None,
-        json.dumps(after) if after is not None else None,
-        message,
-        remote_log_id,
-        actor(),
-    )
+    await record(conn, AuditRecord(
+        event_type=event_type, entity_type="sync", entity_id=entity_id, system=SYSTEM, outcome=outcome,
+        before=before, after=after, message=message, remote_log_id=remote_log_id,
+    ))
 
 
 async def _audit_failure(

@@ -1,0 +1,124 @@
+"""The audit log: who did what to which record, before and after, and how it went.
+
+Every write attempt (and every import, export and undo) is one row in `audit_event`. Rows are written
+through the raw driver so they can share a transaction with the change they describe.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from hubtui.store.db import Database
+
+
+def actor() -> str:
+    """Who runs this: the OS user, plus the SSH client's address when logged in over SSH."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment nor in the password database
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    ssh = os.environ.get("SSH_CONNECTION", "").split()
+    return f"{user} via ssh from {ssh[0]}" if ssh else user
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    event_type: str
+    entity_type: str
+    entity_id: str | None = None
+    customer_id: int | None = None
+    system: str | None = None
+    outcome: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    message: str | None = None
+    remote_log_id: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log as the audit screen shows it."""
+
+    id: int
+    event_type: str
+    entity_type: str
+    entity_id: str | None
+    customer_id: int | None
+    customer_name: str | None
+    system: str | None
+    outcome: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    message: str | None
+    remote_log_id: str | None
+    dry_run: bool
+    actor: str
+    created_at: datetime
+
+
+_SELECT = (
+    "select e.id, e.event_type, e.entity_type, e.entity_id, e.customer_id, c.name as customer_name, "
+    "e.system, e.outcome, e.before, e.after, e.message, e.remote_log_id, e.dry_run, e.actor, e.created_at "
+    "from audit_event e left join customer c on c.id = e.customer_id "
+)
+
+
+def _row(row: asyncpg.Record) -> AuditEntry:
+    return AuditEntry(**{**dict(row), "before": _load(row["before"]), "after": _load(row["after"])})
+
+
+def _json(value: Mapping[str, Any] | None) -> str | None:
+    # default=str: Decimal amounts and dates are kept as their exact text.
+    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+
+
+async def record(conn: asyncpg.Connection | asyncpg.Pool, event: AuditRecord) -> int:
+    """Write one audit event (on `conn`, so it can join the caller's transaction); return its id."""
+    return await conn.fetchval(
+        "insert into audit_event (event_type, entity_type, entity_id, customer_id, system, outcome, before, "
+        "after, message, remote_log_id, dry_run, actor) "
+        "values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12) returning id",
+        event.event_type, event.entity_type, event.entity_id, event.customer_id, event.system, event.outcome,
+        _json(event.before), _json(event.after), event.message, event.remote_log_id, event.dry_run, actor(),
+    )
+
+
+async def recent_events(
+    db: Database,
+    *,
+    customer_id: int | None = None,
+    system: str | None = None,
+    outcome: str | None = None,
+    text: str | None = None,
+    limit: int = 500,
+) -> list[AuditEntry]:
+    """Newest first, optionally only one customer's, one system's or one outcome's."""
+    rows = await db.pool.fetch(
+        _SELECT + "where ($1::int is null or e.customer_id = $1) and ($2::text is null or e.system = $2) "
+        "and ($3::text is null or e.outcome = $3) "
+        "and ($4::text is null or c.name ilike '%' || $4 || '%' or e.event_type ilike '%' || $4 || '%') "
+        "order by e.created_at desc, e.id desc limit $5",
+        customer_id, system, outcome, text, limit,
+    )
+    return [_row(row) for row in rows]
+
+
+async def get_event(db: Database, event_id: int) -> AuditEntry | None:
+    row = await db.pool.fetchrow(
+        _SELECT + "where e.id = $1",
+        event_id,
+    )
+    return None if row is None else _row(row)
+
+
+def _load(value: str | None) -> dict[str, Any] | None:
+    return None if value is None else json.loads(value)
