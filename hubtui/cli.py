@@ -88,8 +88,10 @@ async def run_tui(args: argparse.Namespace, settings: Settings) -> int:
 
     async with open_hub(settings, demo=args.demo, customers=getattr(args, "customers", None),
                         reset=getattr(args, "reset", False)) as hub:
-        await HubApp(hub.settings, hub.db, demo=hub.demo).run_async()
-    return EXIT_OK
+        app = HubApp(hub.settings, hub.db, demo=hub.demo)
+        await app.run_async()
+    # Textual prints the traceback of a crash and sets a non-zero return code: pass it on to the shell.
+    return EXIT_OK if not app.return_code else EXIT_ERROR
 
 
 async def run_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

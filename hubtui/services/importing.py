@@ -41,7 +41,7 @@ import asyncpg
 from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
 from hubtui.connectors.vtiger import VtigerClient, vtql_identifier, vtql_quote
-from hubtui.core.fields import hub_values_from_vtiger
+from hubtui.core.fields import hub_values_from_vtiger, without_nul
 from hubtui.services.audit import AuditRecord, record
 from hubtui.store.db import Database
 
@@ -443,7 +443,10 @@ async def _store_accounts(
         SYSTEM,
         ids,
         [linked.get(vtiger_id) for vtiger_id in ids],
-        [json.dumps(dict(accounts[vtiger_id]), ensure_ascii=False, default=str) for vtiger_id in ids],
+        [
+            json.dumps(without_nul(dict(accounts[vtiger_id])), ensure_ascii=False, default=str)
+            for vtiger_id in ids
+        ],
         [str(accounts[vtiger_id].get("modifiedtime") or "") or None for vtiger_id in ids],
     )
     return newest
