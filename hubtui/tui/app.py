@@ -23,6 +23,7 @@ from hubtui.tui.text import printable
 if TYPE_CHECKING:
     from hubtui.connectors.economic import EconomicClient
     from hubtui.connectors.vtiger import VtigerClient
+    from hubtui.services.consistency import ConsistencyService
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,22 @@ class HubApp(App[None]):
             self.push_screen(SystemsScreen())
 
     def open_customer(self, customer_id: int) -> None:
-        # Imported here: the detail screen pulls in SQLModel, which the list does not need to start.
-        from hubtui.tui.screens.customer_detail import CustomerDetailScreen
+        # Imported here: the diff pulls in the connectors, which the list does not need to start.
+        from hubtui.tui.screens.diff import DiffScreen
 
-        self.push_screen(CustomerDetailScreen(customer_id))
+        self.push_screen(DiffScreen(customer_id))
+
+    @cached_property
+    def consistency(self) -> ConsistencyService:
+        from hubtui.services.consistency import ConsistencyService
+
+        return ConsistencyService(self.db, self.settings, self.vtiger, self.economic)
+
+    def customer_checked(self, customer_id: int, discrepancies: int) -> None:
+        """A customer was compared again: the list shows its new count without reloading everything."""
+        for screen in self.screen_stack:
+            if isinstance(screen, CustomerListScreen):
+                screen.update_count(customer_id, discrepancies)
 
     def screen_bindings(self, screen: Screen[object]) -> list[tuple[DOMNode, Binding, str]]:
         """Our own bindings (they all have an id) on `screen`: (node, binding, keys shown)."""

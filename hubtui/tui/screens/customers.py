@@ -170,6 +170,12 @@ class CustomerListScreen(Screen[None]):
     def _open_customer(self, event: CustomerTable.Opened) -> None:
         self.hub.open_customer(event.customer_id)
 
+    def update_count(self, customer_id: int, discrepancies: int) -> None:
+        ids = self.index.ids
+        if customer_id in ids:
+            self.index.discrepancies[ids.index(customer_id)] = discrepancies
+            self.table.refresh()
+
     def action_table(self, action: str) -> None:
         getattr(self.table, f"action_{action}")()
 

@@ -1,0 +1,328 @@
+"""The three-system diff as a use case: read one customer everywhere, apply a write plan, undo it.
+
+Reads run in parallel, each system with its own timeout; a system that fails is "unavailable: <reason>"
+and its last cached values are offered for display (never for choosing). A plan is applied with ONE write
+per system, all systems in parallel, each guarded against lost updates and each recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from hubtui.config import Settings
+from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
+from hubtui.connectors.economic import EconomicClient
+from hubtui.connectors.vtiger import VtigerClient
+from hubtui.core.compare import (
+    CustomerComparison,
+    compare_customer,
+    hub_view_of_economic,
+    hub_view_of_vtiger,
+)
+from hubtui.core.fields import FIELDS, FieldMapping, field_map, without_nul
+from hubtui.core.plan import WritePlan, undo_plan
+from hubtui.core.safety import write_mode
+from hubtui.services.audit import AuditRecord, get_event, record
+from hubtui.store.db import Database
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["written", "dry_run", "blocked", "disabled", "failed", "changed"]
+OUTCOME_WORDS = {
+    "written": "written",
+    "dry_run": "DRY-RUN: not sent",
+    "blocked": "BLOCKED",
+    "disabled": "disabled",
+    "failed": "failed",
+    "changed": "changed since you looked",
+}
+
+
+class CustomerGone(Exception):
+    """The hub customer no longer exists (deleted by someone else)."""
+
+
+@dataclass
+class SystemRead:
+    """What one system said about the customer, or why it could not say."""
+
+    system: str
+    values: dict[str, object] | None  # keyed by hub field names; None = unavailable
+    modified: str | None = None  # the lost-update marker: updated_at / modifiedtime / lastUpdated
+    reason: str = ""  # why unavailable
+    cached: dict[str, object] | None = None  # last values read, shown greyed while unavailable
+    cached_at: datetime | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.values is not None
+
+
+@dataclass
+class CustomerReading:
+    customer_id: int
+    name: str
+    vtiger_id: str | None
+    economic_number: int | None
+    reads: dict[str, SystemRead]
+    comparison: CustomerComparison
+
+
+@dataclass
+class SystemResult:
+    """The outcome of one system's write: per field, and as a whole."""
+
+    system: str
+    outcome: Outcome
+    fields: dict[str, tuple[object, object]]  # hub field → (before, after)
+    message: str = ""
+    payload: dict[str, Any] | None = None  # what was (or, under dry-run, would have been) sent
+    log_id: str | None = None
+    audit_id: int | None = None
+
+
+@dataclass
+class ApplyResult:
+    results: dict[str, SystemResult] = field(default_factory=dict)
+    reading: CustomerReading | None = None  # the customer as re-read after applying
+
+    @property
+    def failed_systems(self) -> list[str]:
+        return [s for s, r in self.results.items() if r.outcome in ("failed", "changed")]
+
+
+class ConsistencyService:
+    """One per session: it holds the field map checked against vTiger's `describe`."""
+
+    def __init__(self, db: Database, settings: Settings, vtiger: VtigerClient, economic: EconomicClient):
+        self.db = db
+        self.settings = settings
+        self.vtiger = vtiger
+        self.economic = economic
+        self._mappings: tuple[FieldMapping, ...] | None = None
+
+    async def mappings(self) -> tuple[FieldMapping, ...]:
+        """The field map with vTiger fields that `describe` does not list turned into "not in vTiger"."""
+        if self._mappings is not None:
+            return self._mappings
+        configured = field_map(self.settings)
+        try:
+            known = set(await self.vtiger.field_names("Accounts"))
+        except ConnectorError as error:
+            log.warning("cannot check the vTiger field map against describe: %s", error)
+            return configured  # not cached: checked again once vTiger answers
+        self._mappings = tuple(
+            FieldMapping(m.hub, m.vtiger if m.vtiger in known else None, m.economic) for m in configured
+        )
+        return self._mappings
+
+    async def read(self, customer_id: int) -> CustomerReading:
+        hub_row = await self.db.pool.fetchrow(
+            f"select id, {', '.join(FIELDS)}, vtiger_id, economic_customer_number, updated_at::text "
+            "from customer where id = $1",
+            customer_id,
+        )
+        if hub_row is None:
+            raise CustomerGone(f"customer {customer_id} no longer exists in the hub")
+        mappings = await self.mappings()
+        hub = SystemRead("hub", {name: hub_row[name] for name in FIELDS}, modified=hub_row["updated_at"])
+        vtiger_read, economic_read = await asyncio.gather(
+            self._read_vtiger(customer_id, hub_row["vtiger_id"], mappings),
+            self._read_economic(customer_id, hub_row["economic_customer_number"], mappings),
+        )
+        reads = {"hub": hub, "vtiger": vtiger_read, "economic": economic_read}
+        comparison = compare_customer(
+            hub.values, vtiger_read.values, economic_read.values, mappings, self.settings.trusted_systems
+        )
+        await self._store_count(customer_id, comparison)
+        return CustomerReading(customer_id, hub_row["name"], hub_row["vtiger_id"],
+                               hub_row["economic_customer_number"], reads, comparison)
+
+    async def _read_vtiger(self, customer_id: int, vtiger_id: str | None,
+                           mappings: tuple[FieldMapping, ...]) -> SystemRead:
+        if not vtiger_id:
+            return SystemRead("vtiger", None, reason="not linked: the customer has no vTiger id")
+        record_or_error = await self._timed(self.vtiger.retrieve(vtiger_id), "vTiger")
+        if isinstance(record_or_error, str):
+            return await self._unavailable("vtiger", vtiger_id, record_or_error, mappings)
+        account = without_nul(record_or_error)
+        await self._remember("vtiger", vtiger_id, customer_id, account, account.get("modifiedtime"))
+        return SystemRead("vtiger", hub_view_of_vtiger(account, mappings),
+                          modified=str(account.get("modifiedtime") or "") or None)
+
+    async def _read_economic(self, customer_id: int, number: int | None,
+                             mappings: tuple[FieldMapping, ...]) -> SystemRead:
+        if number is None:
+            return SystemRead("economic", None, reason="not linked: the customer has no e-conomic number")
+        record_or_error = await self._timed(self.economic.get_customer(number), "e-conomic")
+        if isinstance(record_or_error, str):
+            return await self._unavailable("economic", str(number), record_or_error, mappings)
+        customer = without_nul(record_or_error)
+        await self._remember("economic", str(number), customer_id, customer, customer.get("lastUpdated"))
+        return SystemRead("economic", hub_view_of_economic(customer, mappings),
+                          modified=str(customer.get("lastUpdated") or "") or None)
+
+    async def _timed(self, call: Awaitable[dict[str, Any]], title: str) -> dict[str, Any] | str:
+        """The record, or a one-line reason why it could not be read (its own timeout per system)."""
+        timeout = self.settings.http_timeout_seconds
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except TimeoutError:
+            return f"{title} did not answer within {timeout:g} s"
+        except NotFound as error:
+            return f"not found in {title}: {error.message}"
+        except ConnectorError as error:
+            return str(error)
+
+    async def _unavailable(self, system: str, remote_id: str, reason: str,
+                           mappings: tuple[FieldMapping, ...]) -> SystemRead:
+        log.warning("%s unavailable for %s: %s", system, remote_id, reason)
+        row = await self.db.pool.fetchrow(
+            "select values, read_at from remote_snapshot where system = $1 and remote_id = $2",
+            system, remote_id,
+        )
+        cached = None
+        if row is not None:
+            values = json.loads(row["values"])
+            view = hub_view_of_vtiger if system == "vtiger" else hub_view_of_economic
+            cached = view(values, mappings)
+        return SystemRead(system, None, reason=reason, cached=cached,
+                          cached_at=row["read_at"] if row is not None else None)
+
+    async def _remember(self, system: str, remote_id: str, customer_id: int, values: dict[str, Any],
+                        modified: object) -> None:
+        await self.db.pool.execute(
+            "insert into remote_snapshot (system, remote_id, customer_id, values, remote_modified, read_at) "
+            "values ($1, $2, $3, $4::jsonb, $5, now()) on conflict (system, remote_id) do update set "
+            "customer_id = excluded.customer_id, values = excluded.values, "
+            "remote_modified = excluded.remote_modified, read_at = excluded.read_at",
+            system, remote_id, customer_id, json.dumps(values, default=str, ensure_ascii=False),
+            str(modified) if modified else None,
+        )
+
+    async def _store_count(self, customer_id: int, comparison: CustomerComparison) -> None:
+        await self.db.pool.execute(
+            "update customer set discrepancy_count = $2, checked_at = now() where id = $1",
+            customer_id, comparison.discrepancy_count,
+        )
+
+    async def apply(self, reading: CustomerReading, plan: WritePlan, *, event_type: str = "field_sync",
+                    only: Iterable[str] | None = None) -> ApplyResult:
+        """Write `plan`: one write per system, in parallel; then read the customer again."""
+        systems = [s for s in plan.systems if only is None or s in set(only)]
+        writers: dict[str, Callable[[CustomerReading, WritePlan], Awaitable[SystemResult]]] = {
+            "hub": self._write_hub, "vtiger": self._write_vtiger, "economic": self._write_economic,
+        }
+        outcomes = await asyncio.gather(*(writers[s](reading, plan.only(s)) for s in systems))
+        result = ApplyResult()
+        for system, outcome in zip(systems, outcomes, strict=True):
+            outcome.audit_id = await self._audit(reading, plan.only(system), outcome, event_type)
+            result.results[system] = outcome
+        try:
+            result.reading = await self.read(reading.customer_id)
+        except CustomerGone:
+            result.reading = None
+        return result
+
+    def _fields(self, plan: WritePlan, system: str) -> dict[str, tuple[object, object]]:
+        before, after = plan.audit_values(system)
+        return {name: (before[name], after[name]) for name in before}
+
+    async def _write_hub(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+        changes = plan.hub
+        fields = self._fields(plan, "hub")
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=3))
+        # Guarded by updated_at: if someone changed the hub record since we read it, nothing is written.
+        status = await self.db.pool.execute(
+            f"update customer set {assignments}, updated_at = now() "
+            "where id = $1 and updated_at::text = $2",
+            reading.customer_id, reading.reads["hub"].modified, *changes.values(),
+        )
+        if status.endswith(" 0"):
+            return SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
+        return SystemResult("hub", "written", fields, payload=dict(changes))
+
+    async def _write_vtiger(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+        fields = self._fields(plan, "vtiger")
+        changes = {name: "" if value is None else value for name, value in plan.vtiger.items()}
+        vtiger_id = reading.vtiger_id or ""
+        try:
+            if not self.settings.vtiger_sync_enabled:
+                result = await self.vtiger.revise(vtiger_id, changes)  # reports "disabled", sends nothing
+                return SystemResult("vtiger", "disabled", fields, result.reason, payload=result.payload)
+            # vTiger has no conditional write: compare modifiedtime just before revising.
+            current = await self.vtiger.retrieve(vtiger_id)
+            if str(current.get("modifiedtime") or "") != (reading.reads["vtiger"].modified or ""):
+                return SystemResult("vtiger", "changed", fields,
+                                    f"changed in vTiger at {current.get('modifiedtime')} since you looked")
+            result = await self.vtiger.revise(vtiger_id, changes)
+        except ConnectorError as error:
+            return SystemResult("vtiger", "failed", fields, str(error), payload=changes, log_id=error.log_id)
+        return SystemResult("vtiger", result.outcome, fields, result.reason,
+                            payload=dict(result.payload or {}))
+
+    async def _write_economic(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+        fields = self._fields(plan, "economic")
+        number = reading.economic_number or 0
+        try:
+            result = await self.economic.update_customer(
+                number, plan.economic, expected_last_updated=reading.reads["economic"].modified
+            )
+        except WriteBlocked as error:
+            return SystemResult("economic", "blocked", fields, str(error), payload=plan.economic)
+        except ChangedSinceRead as error:
+            return SystemResult("economic", "changed", fields, str(error))
+        except ConnectorError as error:
+            return SystemResult("economic", "failed", fields, str(error), payload=plan.economic,
+                                log_id=error.log_id)
+        if result.outcome == "dry_run":
+            log.info("DRY-RUN e-conomic %s %s: %s", result.method, result.path,
+                     json.dumps(result.payload, ensure_ascii=False, default=str))
+        return SystemResult("economic", result.outcome, fields, result.reason,
+                            payload=dict(result.payload or {}), log_id=result.log_id)
+
+    async def _audit(self, reading: CustomerReading, plan: WritePlan, outcome: SystemResult,
+                     event_type: str) -> int:
+        before, after = plan.audit_values(outcome.system)
+        return await record(self.db.pool, AuditRecord(
+            event_type=event_type,
+            entity_type="customer",
+            entity_id=str(reading.customer_id),
+            customer_id=reading.customer_id,
+            system=outcome.system,
+            outcome=outcome.outcome,
+            before=before,
+            after=after,
+            message=outcome.message or None,
+            remote_log_id=outcome.log_id,
+            dry_run=outcome.outcome == "dry_run",
+        ))
+
+    async def undo(self, event_id: int) -> ApplyResult:
+        """Write an audit event's "before" values back, through the same plan, flags and audit path."""
+        event = await get_event(self.db, event_id)
+        if event is None or event.customer_id is None or event.system is None or not event.before:
+            raise ValueError(f"audit event {event_id} is not a field write that can be undone")
+        reading = await self.read(event.customer_id)
+        plan = undo_plan({event.system: event.before}, reading.comparison,
+                         after={event.system: event.after or {}})
+        return await self.apply(reading, plan, event_type="undo")
+
+
+def safety_label(settings: Settings, system: str) -> str:
+    """The word the confirm dialog puts next to a system's writes."""
+    if system == "economic":
+        if not settings.economic_sync_enabled:
+            return "disabled (ECONOMIC_SYNC_ENABLED=false)"
+        mode = write_mode(settings.economic_read_only, settings.economic_dry_run)
+        words = {"read_only": "READ-ONLY: blocked", "dry_run": "DRY-RUN: shown, not sent", "live": "LIVE"}
+        return words[mode]
+    if system == "vtiger":
+        return "LIVE" if settings.vtiger_sync_enabled else "disabled (VTIGER_SYNC_ENABLED=false)"
+    return "LIVE"

@@ -1,0 +1,85 @@
+"""Small modal dialogs that answer one question and dismiss with the answer."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from hubtui.core.validate import InvalidValue, validate
+from hubtui.tui.text import printable
+
+
+class ConfirmWrites(ModalScreen[bool]):
+    """The exact writes per system with their safety labels; y writes, n or Esc cancels."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes, write", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmWrites { align: center middle; }
+    ConfirmWrites > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                               border: thick $warning; background: $surface; padding: 0 1; }
+    ConfirmWrites VerticalScroll { height: auto; max-height: 20; }
+    ConfirmWrites #live { background: $error; color: $text; text-style: bold; padding: 0 1; }
+    """
+
+    def __init__(self, lines: list[Text], *, any_live: bool, question: str = "Write these changes?") -> None:
+        super().__init__()
+        self.lines = lines
+        self.any_live = any_live
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.question, "bold"))
+            if self.any_live:
+                yield Static(Text("LIVE: this changes real data in the remote systems."), id="live")
+            with VerticalScroll():
+                yield Static(Text("\n").join(self.lines))
+            yield Static(Text("y / Enter: write    n / Esc: cancel", "dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class CustomValue(ModalScreen[str | None]):
+    """Type a value for one field; it is validated as that field before the dialog closes."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="custom.cancel")]
+    DEFAULT_CSS = """
+    CustomValue { align: center middle; }
+    CustomValue > Vertical { width: 70; height: auto; border: thick $accent; background: $surface;
+                             padding: 0 1; }
+    CustomValue #error { color: $error; height: auto; }
+    """
+
+    def __init__(self, field: str, label: str, start: str) -> None:
+        super().__init__()
+        self.field = field
+        self.label = label
+        self.start = start
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(f"New value for {self.label}", "bold"))
+            yield Input(value=self.start, id="value")
+            yield Static(id="error")
+            yield Static(Text("Enter: use this value    Esc: cancel", "dim"))
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        try:
+            cleaned = validate(self.field, event.value)
+        except InvalidValue as error:
+            self.query_one("#error", Static).update(Text(printable(error.message)))
+            return
+        self.dismiss(cleaned)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,362 @@
+"""One customer, three systems, side by side: pick the right value per field and write it everywhere.
+
+Each row is a field; the chosen source is marked like a radio button (● chosen, ○ not). Suggestions are
+pre-selected with their reason on the row. `s` shows exactly what will be written where, under which
+safety flag, and asks before anything is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from hubtui.core.compare import NOT_IN_SYSTEM, FieldComparison
+from hubtui.core.fields import SYSTEMS, system_name
+from hubtui.core.plan import FieldChoice, WritePlan, build_plan
+from hubtui.core.validate import InvalidValue
+from hubtui.services.consistency import (
+    OUTCOME_WORDS,
+    ApplyResult,
+    CustomerGone,
+    CustomerReading,
+    safety_label,
+)
+from hubtui.tui.screens.dialogs import ConfirmWrites, CustomValue
+from hubtui.tui.text import printable
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+CHOSEN, NOT_CHOSEN = "● ", "○ "
+_OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
+                  "failed": "bold red", "changed": "bold red"}
+
+
+def age(moment: datetime | None) -> str:
+    if moment is None:
+        return "never read"
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago" if seconds < 172800 else f"{seconds // 86400} days ago"
+
+
+class DiffScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "back", "Back", id="diff.back"),
+        Binding("j", "cursor('down')", "Down", show=False, id="diff.down"),
+        Binding("k", "cursor('up')", "Up", show=False, id="diff.up"),
+        Binding("1,h", "pick('hub')", "Hub", id="diff.pick_hub"),
+        Binding("2,v", "pick('vtiger')", "vTiger", id="diff.pick_vtiger"),
+        Binding("3,e", "pick('economic')", "e-conomic", id="diff.pick_economic"),
+        Binding("c", "custom", "Type value", id="diff.custom"),
+        Binding("space", "keep", "Leave unchanged", id="diff.keep"),
+        Binding("n", "jump(1)", "Next diff", id="diff.next"),
+        Binding("p", "jump(-1)", "Previous diff", show=False, id="diff.previous"),
+        Binding("a", "toggle_all", "All fields", id="diff.all"),
+        Binding("s", "review", "Review & apply", id="diff.apply"),
+        Binding("r", "retry", "Retry failed", id="diff.retry"),
+        Binding("f5", "reload", "Read again", id="diff.reload"),
+    ]
+    DEFAULT_CSS = """
+    DiffScreen #title { height: auto; padding: 0 1; background: $boost; }
+    DiffScreen DataTable { height: 1fr; }
+    DiffScreen #focus { height: auto; max-height: 6; padding: 0 1; border-top: solid $accent 40%; }
+    DiffScreen #results { height: auto; max-height: 10; padding: 0 1; }
+    """
+
+    def __init__(self, customer_id: int) -> None:
+        super().__init__()
+        self.customer_id = customer_id
+        self.reading: CustomerReading | None = None
+        self.choices: dict[str, FieldChoice] = {}
+        self.show_all = False
+        self.last_result: ApplyResult | None = None
+        self.rows: list[FieldComparison] = []
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield Static(Text("Reading the customer from the hub, vTiger and e-conomic…"), id="title")
+        with Vertical():
+            table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="fields")
+            yield table
+            yield Static(id="focus")
+            yield Static(id="results")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Compare"
+        self.load()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#fields", DataTable)
+
+    @work(exclusive=True, group="diff-read", exit_on_error=False)
+    async def load(self, keep_choices: bool = False) -> None:
+        try:
+            reading = await self.hub.consistency.read(self.customer_id)
+        except CustomerGone as error:
+            self.query_one("#title", Static).update(Text(str(error), "bold red"))
+            return
+        self.reading = reading
+        if not keep_choices:
+            # Suggestions are pre-selected; everything else starts as "leave unchanged".
+            self.choices = {
+                f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
+                for f in reading.comparison.fields
+            }
+        self._draw()
+
+    def _draw(self) -> None:
+        reading = self.reading
+        if reading is None:
+            return
+        labels = self.hub.labels
+        comparison = reading.comparison
+        title = Text()
+        title.append(printable(reading.name), "bold")
+        title.append(f"  hub #{reading.customer_id}")
+        title.append(f" · vTiger {reading.vtiger_id or '—'} · e-conomic {reading.economic_number or '—'}")
+        count = comparison.discrepancy_count
+        noun = "discrepancy" if count == 1 else "discrepancies"
+        title.append(f"  {count} {noun}", "bold yellow" if count else "green")
+        for system in ("vtiger", "economic"):
+            read = reading.reads[system]
+            if not read.available:
+                title.append(f"\n{system_name(system)} unavailable: {printable(read.reason)}", "red")
+                if read.cached is not None:
+                    title.append(f" — showing values read {age(read.cached_at)}, greyed", "dim")
+        self.query_one("#title", Static).update(title)
+
+        table = self.table
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        width = max(80, self.size.width)
+        value_width = max(12, (width - 16 - 30) // 3)
+        table.add_column(Text("Field"), key="field", width=14)
+        for system in SYSTEMS:
+            table.add_column(Text(system_name(system)), key=system, width=value_width)
+        table.add_column(Text("Choice · why"), key="why")
+        self.rows = list(comparison.discrepancies_first() if self.show_all else comparison.discrepancies)
+        for field_comparison in self.rows:
+            table.add_row(*self._cells(field_comparison, labels), key=field_comparison.field)
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self._draw_focus()
+
+    def _cells(self, comparison: FieldComparison, labels) -> list[Text]:  # type: ignore[no-untyped-def]
+        choice = self.choices.get(comparison.field, FieldChoice.keep(comparison.field))
+        reading = self.reading
+        assert reading is not None
+        cells = [Text(labels(comparison.field), "bold" if comparison.differs else "")]
+        for system in SYSTEMS:
+            value = comparison.values.get(system)
+            if value is NOT_IN_SYSTEM:
+                cells.append(Text(f"not in {system_name(system)}", "dim italic"))
+                continue
+            if system not in comparison.values:
+                cached = (reading.reads[system].cached or {}).get(comparison.field)
+                cells.append(Text(printable(f"{cached or ''} (unavailable)").strip(), "dim strike"))
+                continue
+            mark = CHOSEN if choice.source == system else NOT_CHOSEN
+            style = "bold" if choice.source == system else ""
+            cells.append(Text(mark + printable(value if value is not None else "(empty)"), style))
+        cells.append(self._why(comparison, choice))
+        return cells
+
+    def _why(self, comparison: FieldComparison, choice: FieldChoice) -> Text:
+        if choice.source == "custom":
+            return Text(printable(f"typed: {choice.value}"), "bold cyan")
+        if choice.source == "keep":
+            return Text("leave unchanged" if comparison.differs else comparison.reason, "dim")
+        suggested = comparison.suggested == choice.source
+        text = f"{system_name(choice.source)}: {comparison.reason}" if suggested else \
+            f"{system_name(choice.source)} (your pick)"
+        return Text(printable(text), "" if suggested else "cyan")
+
+    def _focused(self) -> FieldComparison | None:
+        row = self.table.cursor_row
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+    def _draw_focus(self) -> None:
+        """The focused row in full, since columns truncate at 80 columns."""
+        comparison = self._focused()
+        focus = self.query_one("#focus", Static)
+        if comparison is None:
+            focus.update(Text("No discrepancies: the systems that could be read agree (a shows all fields)",
+                              "green"))
+            return
+        text = Text()
+        text.append(f"{self.hub.labels(comparison.field)}: ", "bold")
+        for system in SYSTEMS:
+            value = comparison.values.get(system, None)
+            if value is NOT_IN_SYSTEM:
+                shown = "not in system"
+            elif system not in comparison.values:
+                shown = "unavailable"
+            else:
+                shown = value if value is not None else "(empty)"
+            text.append(f"{system_name(system)} ", "dim")
+            text.append(printable(shown))
+            text.append("   ")
+        text.append(f"\n{printable(comparison.reason)}", "italic")
+        focus.update(text)
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._draw_focus()
+
+    def _redraw_row(self, comparison: FieldComparison) -> None:
+        cells = self._cells(comparison, self.hub.labels)
+        for column, cell in zip(("field", *SYSTEMS, "why"), cells, strict=True):
+            self.table.update_cell(comparison.field, column, cell)
+        self._draw_focus()
+
+    def action_cursor(self, direction: str) -> None:
+        getattr(self.table, f"action_cursor_{direction}")()
+
+    def action_pick(self, system: str) -> None:
+        comparison = self._focused()
+        if comparison is None:
+            return
+        if system not in comparison.values or comparison.values[system] is NOT_IN_SYSTEM:
+            self.notify(f"{system_name(system)} cannot be picked for this field: "
+                        f"{'not in that system' if system in comparison.values else 'unavailable'}",
+                        severity="warning", markup=False)
+            return
+        self.choices[comparison.field] = FieldChoice.pick(comparison.field, system)  # type: ignore[arg-type]
+        self._redraw_row(comparison)
+
+    def action_keep(self) -> None:
+        comparison = self._focused()
+        if comparison is not None:
+            self.choices[comparison.field] = FieldChoice.keep(comparison.field)
+            self._redraw_row(comparison)
+
+    def action_custom(self) -> None:
+        comparison = self._focused()
+        if comparison is None:
+            return
+        current = self.choices.get(comparison.field)
+        start = current.value if current and current.source == "custom" else (
+            comparison.value(comparison.suggested) if comparison.suggested else comparison.value("hub")) or ""
+
+        def typed(value: str | None) -> None:
+            if value is not None:
+                self.choices[comparison.field] = FieldChoice.custom(comparison.field, value)
+                self._redraw_row(comparison)
+
+        self.app.push_screen(CustomValue(comparison.field, self.hub.labels(comparison.field), start), typed)
+
+    def action_jump(self, step: int) -> None:
+        if not self.rows:
+            return
+        row = self.table.cursor_row
+        for offset in range(1, len(self.rows) + 1):
+            candidate = (row + step * offset) % len(self.rows)
+            if self.rows[candidate].differs:
+                self.table.move_cursor(row=candidate)
+                return
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self._draw()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_review(self) -> None:
+        if self.reading is None:
+            return
+        try:
+            plan = build_plan(self.reading.comparison, self.choices)
+        except InvalidValue as error:
+            self.notify(printable(str(error.message)), title="Invalid value", severity="error", markup=False)
+            return
+        if plan.is_empty:
+            why = "; ".join(printable(s.reason) for s in plan.skipped)
+            self.notify("Nothing to write: every system already holds the chosen values"
+                        + (f" ({why})" if why else ""), markup=False)
+            return
+        lines = self._plan_lines(plan)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.apply(plan)
+
+        self.app.push_screen(ConfirmWrites(lines, any_live=self._any_live(plan)), confirmed)
+
+    def _any_live(self, plan: WritePlan) -> bool:
+        return any(safety_label(self.hub.settings, s) == "LIVE" and s != "hub" for s in plan.systems)
+
+    def _plan_lines(self, plan: WritePlan) -> list[Text]:
+        labels = self.hub.labels
+        lines = []
+        for system in plan.systems:
+            header = Text()
+            header.append(system_name(system), "bold")
+            header.append(f"  [{safety_label(self.hub.settings, system)}]", "bold yellow")
+            lines.append(header)
+            before, after = plan.audit_values(system)
+            for name in after:
+                old, new = before[name] or "(empty)", after[name] or "(empty)"
+                lines.append(Text(printable(f"   {labels(name)}: {old} → {new}")))
+        for skipped in plan.skipped:
+            where = system_name(skipped.system)
+            why = f"{where} not written: {labels(skipped.field)} — {skipped.reason}"
+            lines.append(Text(printable(why), "dim"))
+        return lines
+
+    @work(exclusive=True, group="diff-apply", exit_on_error=False)
+    async def apply(self, plan: WritePlan, only: list[str] | None = None) -> None:
+        assert self.reading is not None
+        self.query_one("#results", Static).update(Text("Writing…", "bold"))
+        result = await self.hub.consistency.apply(self.reading, plan, only=only)
+        self.last_result = result
+        self._show_results(result)
+        if result.reading is not None:
+            # The choices stay: fields now written agree, so a retry plans only what is still missing.
+            self.reading = result.reading
+            self._draw()
+            self.hub.customer_checked(self.customer_id, result.reading.comparison.discrepancy_count)
+
+    def _show_results(self, result: ApplyResult) -> None:
+        text = Text()
+        for system, outcome in result.results.items():
+            text.append(f"{system_name(system)}: ", "bold")
+            text.append(OUTCOME_WORDS[outcome.outcome], _OUTCOME_STYLE[outcome.outcome])
+            fields = ", ".join(self.hub.labels(name) for name in outcome.fields)
+            text.append(printable(f" ({fields})"))
+            if outcome.message:
+                text.append(printable(f" — {outcome.message}"), "dim" if outcome.outcome == "written" else "")
+            text.append("\n")
+        if result.failed_systems:
+            text.append("Press r to retry the failed system(s) alone; F5 reads the customer again.", "bold")
+        self.query_one("#results", Static).update(text)
+
+    def action_retry(self) -> None:
+        if self.reading is None or self.last_result is None or not self.last_result.failed_systems:
+            self.notify("Nothing to retry", markup=False)
+            return
+        # Planned again from the fresh reading, so the lost-update guard compares with what is there now.
+        plan = build_plan(self.reading.comparison, self.choices)
+        self.apply(plan, only=self.last_result.failed_systems)
