@@ -168,6 +168,47 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    """The consistency check without a screen, for cron: exit 0 none found, 1 found, 2 could not run."""
+    from hubtui.connectors.economic import EconomicClient
+    from hubtui.connectors.vtiger import VtigerClient
+    from hubtui.services.consistency import ConsistencyService, check_fleet
+
+    async with open_hub(settings, demo=args.demo) as hub, VtigerClient(hub.settings) as vtiger, \
+            EconomicClient(hub.settings) as economic:
+        service = ConsistencyService(hub.db, hub.settings, vtiger, economic)
+        with terminal_progress("consistency check") as bar:
+            def progress(what: str, done: int, total: int | None) -> None:
+                if bar is not None:
+                    bar(done, total)
+
+            result = await check_fleet(service, progress, customer_ids=args.customer or None)
+    summary = result.summary
+    if result.unavailable_reasons and len(result.unavailable_reasons) == 2:
+        message = "; ".join(result.unavailable_reasons.values())
+        print(f"hubtui: check could not reach vTiger nor e-conomic: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.customer and summary["checked"] < len(set(args.customer)):
+        found = {c.customer_id for c in result.customers}
+        missing = ", ".join(str(i) for i in sorted(set(args.customer) - found))
+        print(f"hubtui: no hub customer with id {missing}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps({"customers": [c.as_json() for c in result.customers], "summary": summary},
+                         ensure_ascii=False, default=str))
+    else:
+        for check in result.customers:
+            if check.comparison.discrepancy_count:
+                count = check.comparison.discrepancy_count
+                fields = ", ".join(f.field for f in check.comparison.discrepancies)
+                print(f"{check.customer_id:>7}  {check.name}: {count} ({fields})")
+        unavailable = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
+        print(f"checked {summary['checked']:,} customers in {summary['seconds']:.1f} s: "
+              f"{summary['with_discrepancies']:,} with discrepancies, {summary['discrepancies']:,} in all"
+              + (f" ({unavailable})" if unavailable else ""))
+    return EXIT_REFUSED if summary["with_discrepancies"] else EXIT_OK
+
+
 @contextmanager
 def terminal_progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on a terminal; nothing when output goes to a file or cron mail."""
@@ -225,6 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--full", action="store_true", help="read everything, not only what changed "
                              "since the last run")
         command.set_defaults(command=run_sync, what=what)
+
+    check = commands.add_parser(
+        "check",
+        help="compare customers across the three systems; exit 0 none found, 1 found, 2 could not run",
+    )
+    scope = check.add_mutually_exclusive_group()
+    scope.add_argument("--customer", type=int, action="append", metavar="ID",
+                       help="check this hub customer (repeatable)")
+    scope.add_argument("--all", action="store_true", help="check every customer (the default)")
+    check.add_argument("--json", action="store_true", help="print JSON per customer plus a summary")
+    check.set_defaults(command=run_check)
 
     for system, title in (("vtiger", "vTiger"), ("economic", "e-conomic")):
         system_parser = commands.add_parser(system, help=f"{title} connection")

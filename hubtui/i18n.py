@@ -54,6 +54,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "timetracking": ("time export", "tidseksport"),
     "demo": ("DEMO", "DEMO"),
     "not_set": ("—", "—"),
+    "checked_age": ("checked {age}", "tjekket {age}"),
     "hub_record": ("Hub record", "Hub-post"),
     "created": ("Created", "Oprettet"),
     "updated": ("Updated", "Opdateret"),

@@ -22,6 +22,7 @@ import html
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -109,14 +110,30 @@ def vtql_timestamp(moment: datetime) -> str:
 
 
 def decode_entities(value: Any) -> Any:
-    """Every string inside ``value`` with HTML entities decoded; keys and other types unchanged."""
+    """Every string inside ``value`` with HTML entities decoded; keys and other types unchanged.
+
+    Returns new containers and leaves ``value`` as it was. A query page is a list of flat row dicts, so
+    rows are decoded without a call per value (10,000 rows of ~45 fields used to cost ~440,000 calls).
+    """
     if isinstance(value, str):
         return html.unescape(value) if "&" in value else value
     if isinstance(value, dict):
-        return {key: decode_entities(item) for key, item in value.items()}
+        return _decode_dict(value)
     if isinstance(value, list):
-        return [decode_entities(item) for item in value]
+        return [_decode_dict(item) if isinstance(item, dict) else decode_entities(item) for item in value]
     return value
+
+
+def _decode_dict(row: dict[str, Any]) -> dict[str, Any]:
+    # Copy, then replace only what changes: most values are plain strings without "&" (or empty).
+    decoded = dict(row)
+    for key, item in row.items():
+        if isinstance(item, str):
+            if "&" in item:
+                decoded[key] = html.unescape(item)
+        elif isinstance(item, dict | list):
+            decoded[key] = decode_entities(item)
+    return decoded
 
 
 def _outside_literals(statement: str) -> str:
@@ -354,6 +371,7 @@ class VtigerClient:
         username = settings.vtiger_username
         api_key = settings.vtiger_api_key.get_secret_value()
         concurrency = settings.vtiger_max_concurrency
+        self._concurrency = concurrency  # also how many query pages are fetched ahead
         http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth(username, api_key) if self.flavour == "rest" else None,
@@ -460,6 +478,13 @@ class VtigerClient:
         ``statement`` is ``select ... from ... [where ...] [order by ...]`` without ``limit``: paging adds
         it. Results are ordered by ``id`` (appended after any order you give) so no row is skipped or
         repeated between pages.
+
+        vTiger does not say how many rows will come, so pages are fetched ahead: the first one alone (most
+        queries fit in one page, and then no request is wasted), then, once it came back full, up to
+        ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...), each freed slot asking for the
+        next offset. Pages are still yielded in order, and the first short page ends the read: the
+        requests already made past it (at most concurrency - 1, sent in the same round) are cancelled.
+        Every request still goes through the client's concurrency limit and the flood-control pacer.
         """
         base = statement.strip().rstrip(";").strip()
         bare = _outside_literals(base).lower()
@@ -470,15 +495,33 @@ class VtigerClient:
             base += " order by id"
         elif not re.search(r"\bid\b", order.group(1)):
             base += ", id"
-        offset = 0
-        while True:
-            page = await self._call("query", {"query": f"{base} limit {offset},{QUERY_PAGE_SIZE};"})
-            if not isinstance(page, list):
+
+        async def page(offset: int) -> list[dict[str, Any]]:
+            rows = await self._call("query", {"query": f"{base} limit {offset},{QUERY_PAGE_SIZE};"})
+            if not isinstance(rows, list):
                 raise MalformedResponse(SYSTEM, "query answered without a list of rows")
-            yield page
-            if len(page) < QUERY_PAGE_SIZE:
-                return
-            offset += QUERY_PAGE_SIZE
+            return rows
+
+        rows = await page(0)
+        yield rows
+        if len(rows) < QUERY_PAGE_SIZE:
+            return
+        ahead: deque[asyncio.Task[list[dict[str, Any]]]] = deque()  # oldest offset first
+        offset = QUERY_PAGE_SIZE
+        try:
+            while True:
+                while len(ahead) < self._concurrency:
+                    ahead.append(asyncio.create_task(page(offset)))
+                    offset += QUERY_PAGE_SIZE
+                rows = await ahead.popleft()
+                yield rows
+                if len(rows) < QUERY_PAGE_SIZE:
+                    return
+        finally:
+            # The end was reached, a page failed, or the caller stopped early: nobody wants the rest.
+            for task in ahead:
+                task.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
 
     async def query(self, statement: str) -> list[dict[str, Any]]:
         """All rows of ``statement`` (see ``query_pages``)."""

@@ -52,6 +52,7 @@ class HubApp(App[None]):
         self.db = db
         self.demo = demo
         self.labels = Labels(settings.hubtui_language)
+        self.fleet_checked = False  # the start-up check runs once per session, not on every reload
         if settings.hubtui_keymap:
             self.set_keymap(parse_keymap(settings.hubtui_keymap))
 

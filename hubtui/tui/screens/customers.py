@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, ProgressBar, Static
 
 from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
 from hubtui.store.customer_list import load_customer_index
+from hubtui.tui.format import age
+from hubtui.tui.text import printable
 from hubtui.tui.widgets.customer_table import CustomerTable, column_widths, header_text
 from hubtui.tui.widgets.safety_bar import SafetyBar
 
@@ -46,6 +50,7 @@ class CustomerListScreen(Screen[None]):
         Binding("ctrl+d", "toggle_discrepancies", "Only discrepancies", priority=True,
                 id="customers.only_discrepancies"),
         Binding("f5", "reload", "Reload", id="customers.reload"),
+        Binding("f6", "check_all", "Check all", id="customers.check_all"),
         Binding("slash", "focus_filter", "Filter", show=False, id="customers.focus_filter"),
         Binding("escape", "escape", "Clear filter / go to list", show=False, id="customers.escape"),
         Binding("tab", "focus_table", "Go to list", show=False, id="customers.focus_table"),
@@ -57,6 +62,9 @@ class CustomerListScreen(Screen[None]):
     CustomerListScreen #columns { height: 1; text-style: bold; background: $boost; }
     CustomerListScreen #filter { height: 3; }
     CustomerListScreen #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    CustomerListScreen #checking { height: 1; display: none; padding: 0 1; }
+    CustomerListScreen #checking.running { display: block; }
+    CustomerListScreen #check-label { width: auto; margin-right: 2; }
     """
 
     def __init__(self) -> None:
@@ -67,6 +75,7 @@ class CustomerListScreen(Screen[None]):
         self.only_discrepancies = False
         self._last_query = ""
         self.loaded = False
+        self.last_checked: datetime | None = None
 
     @property
     def hub(self) -> HubApp:
@@ -80,6 +89,9 @@ class CustomerListScreen(Screen[None]):
         yield FilterBox(placeholder=labels("filter_placeholder"), id="filter", select_on_focus=False)
         yield Static(id="columns")
         yield CustomerTable(id="table")
+        with Horizontal(id="checking"):
+            yield Static(id="check-label")
+            yield ProgressBar(id="check-progress", show_eta=False)
         yield Static(labels("loading"), id="status")
         yield Footer()
 
@@ -107,9 +119,12 @@ class CustomerListScreen(Screen[None]):
             self.index = await load_customer_index(self.hub.db, first=FIRST_PAGE)
             self.apply_view(incremental=False)
         self.index = await load_customer_index(self.hub.db)
+        self.last_checked = await self.hub.db.pool.fetchval("select max(checked_at) from customer")
         self.loaded = True
         log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
         self.apply_view(incremental=False)
+        if self.hub.settings.auto_check_consistency and not self.hub.fleet_checked and len(self.index):
+            self.action_check_all()
 
     def apply_view(self, *, keep_customer: bool = True, incremental: bool = True) -> None:
         query = self.filter_box.value
@@ -150,6 +165,8 @@ class CustomerListScreen(Screen[None]):
         parts.append(labels("sorted_by", column=labels(self.sort_column.value)))
         if self.only_discrepancies:
             parts.append(labels("only_discrepancies"))
+        checked = age(self.last_checked) if self.last_checked else labels("never")
+        parts.append(labels("checked_age", age=checked))
         self.query_one("#status", Static).update(Text(" · ".join(parts)))
 
     @on(Input.Changed, "#filter")
@@ -169,6 +186,40 @@ class CustomerListScreen(Screen[None]):
     @on(CustomerTable.Opened)
     def _open_customer(self, event: CustomerTable.Opened) -> None:
         self.hub.open_customer(event.customer_id)
+
+    def action_check_all(self) -> None:
+        self.check_all()
+
+    @work(exclusive=True, group="fleet-check", exit_on_error=False)
+    async def check_all(self) -> None:
+        from hubtui.services.consistency import check_fleet
+
+        box = self.query_one("#checking")
+        label = self.query_one("#check-label", Static)
+        bar = self.query_one("#check-progress", ProgressBar)
+
+        def progress(what: str, done: int, total: int | None) -> None:
+            label.update(Text(f"Checking consistency: {what}"))
+            bar.update(total=total, progress=done)
+
+        box.add_class("running")
+        try:
+            result = await check_fleet(self.hub.consistency, progress)
+        finally:
+            box.remove_class("running")
+        self.hub.fleet_checked = True
+        counts = {check.customer_id: check.comparison.discrepancy_count for check in result.customers}
+        discrepancies = self.index.discrepancies
+        for position, customer_id in enumerate(self.index.ids):
+            if customer_id in counts:
+                discrepancies[position] = counts[customer_id]
+        self.last_checked = datetime.now(UTC)
+        self.apply_view(incremental=False)
+        summary = result.summary
+        note = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
+        message = (f"Checked {summary['checked']:,} customers in {summary['seconds']:.1f} s: "
+                   f"{summary['with_discrepancies']:,} with discrepancies" + (f". {note}" if note else ""))
+        self.notify(printable(message), severity="warning" if note else "information", markup=False)
 
     def update_count(self, customer_id: int, discrepancies: int) -> None:
         ids = self.index.ids

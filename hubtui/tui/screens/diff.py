@@ -7,7 +7,6 @@ safety flag, and asks before anything is sent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -29,6 +28,7 @@ from hubtui.services.consistency import (
     CustomerReading,
     safety_label,
 )
+from hubtui.tui.format import age
 from hubtui.tui.screens.dialogs import ConfirmWrites, CustomValue
 from hubtui.tui.text import printable
 from hubtui.tui.widgets.safety_bar import SafetyBar
@@ -39,17 +39,6 @@ if TYPE_CHECKING:
 CHOSEN, NOT_CHOSEN = "● ", "○ "
 _OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
                   "failed": "bold red", "changed": "bold red"}
-
-
-def age(moment: datetime | None) -> str:
-    if moment is None:
-        return "never read"
-    seconds = int((datetime.now(UTC) - moment).total_seconds())
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago" if seconds < 172800 else f"{seconds // 86400} days ago"
 
 
 class DiffScreen(Screen[None]):
