@@ -24,8 +24,8 @@ HERE = Path(__file__).parent
 SIZE = (110, 32)
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
+async def until(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 30) -> None:
+    async with asyncio.timeout(seconds):
         while not condition():
             await pilot.pause(0.05)
 

@@ -210,9 +210,12 @@ class RatePacer:
     """Slows requests down as the minute budget runs out, so a bulk read never trips HTTP 429.
 
     vTiger Cloud reports ``X-FloodControl-Remaining`` (requests left this minute) and
-    ``X-FloodControl-Reset`` (epoch second the minute window ends). When only ``reserve`` requests are
-    left we wait for the reset; below a quarter of the budget we spread the rest evenly over the time left.
-    Requests still in flight are counted down locally, because their headers have not arrived yet.
+    ``X-FloodControl-Reset``: when the minute window ends, which the documentation does not pin down as
+    an epoch second or as seconds from now, so both are accepted (a value above 10⁹ is an epoch second).
+    When only ``reserve`` requests are left we wait for the reset; below a quarter of the budget we spread
+    the rest evenly over the time left. No wait is longer than ``max_wait``, nor is the time left to a reset
+    taken as longer. Requests still in flight are counted down locally, because their headers have not
+    arrived yet.
     """
 
     def __init__(
@@ -241,7 +244,8 @@ class RatePacer:
             return
         now = self._clock()
         reset = _int_header(headers, "X-FloodControl-Reset")
-        # Documented as an epoch second; a small number can only be "seconds from now".
+        # An epoch second, or seconds from now (a small number can only be that). Integer seconds either way,
+        # so the reset is known to within a second; the seconds form is also late by the answer's latency.
         reset_at = None if reset is None else float(reset) if reset > 1_000_000_000 else now + reset
         old = self.budget
         budget = RateBudget(
@@ -254,6 +258,9 @@ class RatePacer:
         )
         if old is not None and old.minute_reset_at == reset_at and old.minute_remaining is not None:
             # Same window: a slow answer to an early request must not raise the count we have spent since.
+            # Only an epoch reset can tell that for sure; in the seconds form every answer gives another
+            # reset_at and the server's count is taken as it comes: the requests it cannot yet include are
+            # the ones in flight, and ``reserve`` (at least the client's concurrency) covers those.
             if minute_remaining is not None:
                 budget.minute_remaining = min(old.minute_remaining, minute_remaining)
         self.budget = budget
@@ -269,6 +276,9 @@ class RatePacer:
             now = self._clock()
             left = budget.minute_remaining
             time_to_reset = (budget.minute_reset_at - now) if budget.minute_reset_at is not None else 60.0
+            # A minute window cannot end further away than ``max_wait``: a reset that says otherwise (a skewed
+            # clock, a value in another unit) must not stretch the spreading below to one request a minute.
+            time_to_reset = min(time_to_reset, self.max_wait)
             if time_to_reset <= 0:
                 budget.minute_remaining = None  # a new window: unknown until the next answer
                 return
@@ -278,7 +288,6 @@ class RatePacer:
                 delay = time_to_reset
             elif left < max(self.reserve * 2, (budget.minute_limit or 40) // 4):
                 delay = time_to_reset / left
-            delay = min(delay, self.max_wait)
             if delay > 0:
                 self._logger.debug("pacing: %d requests left this minute, waiting %.2f s", left, delay)
                 self.waited_seconds += delay

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hubtui.sandbox.faults import EconomicFaults, SandboxMiddleware, SandboxState, control_routes
+from hubtui.sandbox.faults import EconomicFaults, SandboxMiddleware, SandboxState, control_routes, json_bytes
 from hubtui.sandbox.remote_data import RemoteData
 
 ECONOMIC_APP_SECRET = "hubtui-sandbox-app-secret-token"
@@ -388,6 +388,7 @@ class EconomicState(SandboxState):
         self.idempotency: dict[str, _CachedAnswer] = {}
         self.version = 0
         self._listing_cache: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        self._encoded_customers: dict[int, tuple[dict[str, Any], str, bytes]] = {}  # (customer, base, JSON)
 
     @property
     def records(self) -> dict[int, dict[str, Any]]:
@@ -400,6 +401,18 @@ class EconomicState(SandboxState):
 
     def stamp(self) -> str:
         return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def customer_json(self, number: int, base: str) -> bytes:
+        """`render_customer` encoded as JSON, kept while the customer is the stored one and the base URL the
+        same. Writes store a new dict and never change one in place, so the identity check is all the
+        invalidation needed; a page of 1000 then costs a join instead of ~45 ms of rendering and encoding."""
+        customer = self.customers[number]
+        cached = self._encoded_customers.get(number)
+        if cached is not None and cached[0] is customer and cached[1] == base:
+            return cached[2]
+        data = json_bytes(render_customer(customer, base))
+        self._encoded_customers[number] = (customer, base, data)
+        return data
 
     def listing(self, kind: str, filter_text: str, sort: str) -> list[int]:
         """Numbers of matching customers/drafts in order, cached until the next write (cheap paging)."""
@@ -788,7 +801,8 @@ def _base(request: Request) -> str:
 
 
 def _page(request: Request, path: str, numbers: list[int], total_without_filter: int,
-          render: Callable[[int], dict[str, Any]], meta: dict[str, Any]) -> JSONResponse:
+          encode: Callable[[int], bytes], meta: dict[str, Any]) -> Response:
+    """One page of a collection; `encode(n)` is item n as JSON (the customers' comes from a cache)."""
     params = request.query_params
     try:
         size = int(params.get("pagesize", DEFAULT_PAGE_SIZE))
@@ -813,9 +827,10 @@ def _page(request: Request, path: str, numbers: list[int], total_without_filter:
     if skip < last:
         pagination["nextPage"] = link(skip + 1)
     pagination["lastPage"] = link(last)
-    collection = [render(n) for n in numbers[skip * size:(skip + 1) * size]]
-    return JSONResponse({"collection": collection, "pagination": pagination, "metaData": meta,
-                         "self": link(skip)})
+    collection = b",".join([encode(n) for n in numbers[skip * size:(skip + 1) * size]])
+    rest = json_bytes({"pagination": pagination, "metaData": meta, "self": link(skip)})
+    # Byte for byte the JSONResponse of {"collection": [...], "pagination": ..., "metaData": ..., "self": ...}.
+    return Response(b'{"collection":[' + collection + b"]," + rest[1:], media_type="application/json")
 
 
 async def _json_body(request: Request) -> Any:
@@ -901,13 +916,13 @@ def create_economic_app(state: EconomicState) -> SandboxMiddleware:
         meta = {"create": {"description": "Create a new customer.", "href": f"{base}/customers",
                            "httpMethod": "post"}}
         return _page(request, "/customers", numbers, len(state.customers),
-                     lambda n: render_customer(state.customers[n], base), meta)
+                     lambda n: state.customer_json(n, base), meta)
 
     async def get_customer(request: Request) -> Response:
-        customer = state.customers.get(_number(request.path_params["number"]))
-        if customer is None:
+        number = _number(request.path_params["number"])
+        if number not in state.customers:
             raise not_found()
-        return JSONResponse(render_customer(customer, _base(request)))
+        return Response(state.customer_json(number, _base(request)), media_type="application/json")
 
     async def put_customer(request: Request) -> Response:
         number = _number(request.path_params["number"])
@@ -936,7 +951,8 @@ def create_economic_app(state: EconomicState) -> SandboxMiddleware:
     async def list_drafts(request: Request) -> Response:
         numbers = state.listing("drafts", request.query_params.get("filter", ""),
                                 request.query_params.get("sort", ""))
-        return _page(request, "/orders/drafts", numbers, len(state.drafts), lambda n: state.drafts[n], {})
+        return _page(request, "/orders/drafts", numbers, len(state.drafts),
+                     lambda n: json_bytes(state.drafts[n]), {})
 
     async def get_draft(request: Request) -> Response:
         draft = state.drafts.get(_number(request.path_params["number"]))
@@ -1010,7 +1026,7 @@ def _reference_routes(state: EconomicState, guard: Callable[[Handler], Handler])
             keys = list(items)
             ordered = list(range(len(keys)))
             return _page(request, f"/{collection}", ordered, len(keys),
-                         lambda i: with_self(items[keys[i]], base, collection, keys[i]), {})
+                         lambda i: json_bytes(with_self(items[keys[i]], base, collection, keys[i])), {})
         return endpoint
 
     def single(collection: str) -> Handler:

@@ -176,6 +176,12 @@ class SandboxState:
         return JSONResponse(body, status_code=status, headers=headers)
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as the exact bytes a Starlette ``JSONResponse`` would send, so the apps can cache the
+    encoded form of a record and join cached pieces into a body no different from an encoded whole."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
 def parse_body(content_type: str, raw: bytes) -> Any:
     """The body as a client meant it: JSON, or a form whose JSON-looking `element` field is decoded."""
     if not raw:

@@ -45,7 +45,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from hubtui.sandbox.faults import Admission, SandboxMiddleware, SandboxState, VtigerFaults, control_routes
+from hubtui.sandbox.faults import (
+    Admission,
+    SandboxMiddleware,
+    SandboxState,
+    VtigerFaults,
+    control_routes,
+    json_bytes,
+)
 from hubtui.sandbox.remote_data import (
     ACCOUNTS_PREFIX,
     CONTACTS_PREFIX,
@@ -81,7 +88,17 @@ def envelope_error(code: str, message: str, status: int = 400, headers: Mapping[
                         headers=headers)
 
 
-def envelope_ok(result: Any) -> JSONResponse:
+@dataclass(frozen=True, slots=True)
+class EncodedResult:
+    """A result already encoded as JSON (see `VtigerState.query_json`), put into the envelope as it is."""
+
+    data: bytes
+
+
+def envelope_ok(result: Any) -> Response:
+    if isinstance(result, EncodedResult):
+        # Byte for byte what JSONResponse({"success": True, "result": ...}) would send.
+        return Response(b'{"success":true,"result":' + result.data + b"}", media_type="application/json")
     return JSONResponse({"success": True, "result": result})
 
 
@@ -548,6 +565,7 @@ class VtigerState(SandboxState):
         self._versions: dict[str, int] = dict.fromkeys(MODULES, 0)
         self._id_versions: dict[str, int] = dict.fromkeys(MODULES, 0)
         self._order_cache: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[int, list[str]]] = {}
+        self._encoded_records: dict[str, tuple[dict[str, str], bytes]] = {}  # id -> (record, its JSON)
         self._window_start = self._day_start = time.monotonic()
         self._window_used = self._day_used = 0
 
@@ -669,37 +687,68 @@ class VtigerState(SandboxState):
         }
 
     def query(self, text: str) -> list[dict[str, str]]:
+        query, schema = self._parse(text)
+        return self._rows(query, schema)
+
+    def query_json(self, text: str) -> bytes:
+        """`query` encoded as JSON. The rows of a `select *` come from `_encoded`, so paging through a big
+        module costs a join per page instead of re-encoding every row every time it is read."""
+        query, schema = self._parse(text)
+        if query.count or query.fields is not None:
+            return json_bytes(self._rows(query, schema))
+        return b"[" + b",".join([self._encoded(schema, record) for record in self._pick(query, schema)]) + b"]"
+
+    def _parse(self, text: str) -> tuple[Query, ModuleSchema]:
         query = parse_query(text)
         schema = self.schema(query.module)
         for name in [*(query.fields or []), *query.where_fields, *(f for f, _ in query.order)]:
             if name not in schema.names:
                 raise VtigerError("QUERY_SYNTAX_ERROR", f"Unknown field: {name} in {schema.name}")
-        rows = self.records[schema.name]
-        ordered = self._ordered_ids(schema, tuple(query.order))
+        return query, schema
+
+    def _rows(self, query: Query, schema: ModuleSchema) -> list[dict[str, str]]:
         if query.count:
+            rows = self.records[schema.name]
             where = query.where
             blank = schema.blank
+            ordered = self._ordered_ids(schema, tuple(query.order))
             total = len(rows) if where is None else sum(1 for i in ordered if where(_Dense(blank, rows[i])))
             return [{"count": str(total)}]
-        wanted = query.offset + query.limit
-        picked: list[dict[str, str]] = []
-        if query.where is None:
-            picked = [rows[i] for i in ordered[query.offset:wanted]]
-        else:
-            seen = 0
-            for record_id in ordered:  # stop at the last wanted row: paging 100,000 rows stays cheap
-                record = rows[record_id]
-                if query.where(_Dense(schema.blank, record)):
-                    seen += 1
-                    if seen > query.offset:
-                        picked.append(record)
-                    if seen >= wanted:
-                        break
+        picked = self._pick(query, schema)
         if query.fields is None:
             return [schema.blank | record for record in picked]
         names = [name for name in query.fields if name != "id"]
         return [{**{n: record.get(n, schema.blank[n]) for n in names}, "id": record["id"]}
                 for record in picked]
+
+    def _pick(self, query: Query, schema: ModuleSchema) -> list[dict[str, str]]:
+        """The stored (sparse) records the query's where, order and limit select."""
+        rows = self.records[schema.name]
+        ordered = self._ordered_ids(schema, tuple(query.order))
+        wanted = query.offset + query.limit
+        if query.where is None:
+            return [rows[i] for i in ordered[query.offset:wanted]]
+        picked: list[dict[str, str]] = []
+        seen = 0
+        for record_id in ordered:  # stop at the last wanted row: paging 100,000 rows stays cheap
+            record = rows[record_id]
+            if query.where(_Dense(schema.blank, record)):
+                seen += 1
+                if seen > query.offset:
+                    picked.append(record)
+                if seen >= wanted:
+                    break
+        return picked
+
+    def _encoded(self, schema: ModuleSchema, record: dict[str, str]) -> bytes:
+        """`schema.blank | record` as JSON, kept while `record` is the stored one. Writes store a new dict
+        and never change one in place, so the identity check is all the invalidation needed."""
+        cached = self._encoded_records.get(record["id"])
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        data = json_bytes(schema.blank | record)
+        self._encoded_records[record["id"]] = (record, data)
+        return data
 
     def _ordered_ids(self, schema: ModuleSchema, order: tuple[tuple[str, bool], ...]) -> list[str]:
         module = schema.name
@@ -881,7 +930,7 @@ def _listtypes(state: VtigerState) -> dict[str, Any]:
 
 OPERATIONS: dict[str, Callable[[VtigerState, Params], Any]] = {
     "retrieve": lambda s, p: s.retrieve(_param(p, "id")),
-    "query": lambda s, p: s.query(_param(p, "query")),
+    "query": lambda s, p: EncodedResult(s.query_json(_param(p, "query"))),
     "describe": lambda s, p: s.schema(_param(p, "elementType")).describe(),
     "listtypes": lambda s, p: _listtypes(s),
     "sync": lambda s, p: s.sync(_param(p, "elementType"), _epoch(p.get("modifiedTime") or "0")),

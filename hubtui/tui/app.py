@@ -41,6 +41,7 @@ class HubApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f2", "systems", "Systems", id="app.systems"),
+        Binding("f3", "audit", "Audit log", id="app.audit"),
     ]
     # Our own F1 help replaces Textual's key panel; the palette lists the screen's actions instead.
     ENABLE_COMMAND_PALETTE = True
@@ -77,6 +78,12 @@ class HubApp(App[None]):
         for name in ("vtiger", "economic"):
             if name in self.__dict__:
                 await self.__dict__[name].aclose()
+
+    def action_audit(self) -> None:
+        from hubtui.tui.screens.audit import AuditScreen
+
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
 
     def action_systems(self) -> None:
         from hubtui.tui.screens.systems import SystemsScreen

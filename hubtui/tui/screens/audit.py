@@ -1,0 +1,236 @@
+"""The audit log: every write attempt, import and export, newest first; details, and undo of a field write."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from hubtui.core.fields import system_name
+from hubtui.services.audit import AuditEntry, recent_events
+from hubtui.services.consistency import OUTCOME_WORDS, safety_label
+from hubtui.tui.screens.dialogs import ConfirmWrites
+from hubtui.tui.text import printable
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+SYSTEM_FILTERS = (None, "hub", "vtiger", "economic")
+OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed")
+UNDOABLE = {"field_sync", "undo"}
+
+
+def _value(value: object) -> str:
+    return "(empty)" if value in (None, "") else printable(value)
+
+
+def event_details(event: AuditEntry) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2), expand=True)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1)
+    rows = [
+        ("When", f"{event.created_at:%Y-%m-%d %H:%M:%S %Z}"),
+        ("What", event.event_type),
+        ("Customer", f"{event.customer_name or '—'} (hub #{event.customer_id})" if event.customer_id else "—"),
+        ("System", system_name(event.system) if event.system else "—"),
+        ("Outcome", OUTCOME_WORDS.get(event.outcome or "", event.outcome or "—")),
+        ("Dry run", "yes" if event.dry_run else "no"),
+        ("By", event.actor),
+        ("Remote log id", event.remote_log_id or "—"),
+        ("Message", event.message or "—"),
+    ]
+    for label, value in rows:
+        table.add_row(Text(label), Text(printable(value)))
+    before, after = event.before or {}, event.after or {}
+    if event.event_type in UNDOABLE:
+        for name in after:
+            table.add_row(Text(name), Text(f"{_value(before.get(name))} → {_value(after.get(name))}"))
+    else:
+        for label, values in (("Before", event.before), ("After", event.after)):
+            if values:
+                table.add_row(Text(label), Text(printable(json.dumps(values, ensure_ascii=False, default=str))))
+    return table
+
+
+class AuditDetail(ModalScreen[bool]):
+    """One event in full; `u` asks to undo it."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss(False)", "Close", id="audit_detail.close"),
+        Binding("u", "dismiss(True)", "Undo", id="audit_detail.undo"),
+    ]
+    DEFAULT_CSS = """
+    AuditDetail { align: center middle; }
+    AuditDetail > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                             border: thick $accent; background: $surface; padding: 0 1; }
+    AuditDetail VerticalScroll { height: auto; max-height: 30; }
+    """
+
+    def __init__(self, event: AuditEntry) -> None:
+        super().__init__()
+        self.event = event
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            with VerticalScroll():
+                yield Static(event_details(self.event))
+            hint = "u: undo (write the before values back)   Esc: close" \
+                if self.event.event_type in UNDOABLE else "Esc: close"
+            yield Static(Text(hint, "dim"))
+
+
+class AuditScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="audit.back"),
+        Binding("u", "undo", "Undo", id="audit.undo"),
+        Binding("ctrl+y", "cycle_system", "System filter", priority=True, id="audit.system"),
+        Binding("ctrl+o", "cycle_outcome", "Outcome filter", priority=True, id="audit.outcome"),
+        Binding("f5", "reload", "Reload", id="audit.reload"),
+    ]
+    DEFAULT_CSS = """
+    AuditScreen #audit-filter { height: 3; }
+    AuditScreen #filters { height: 1; padding: 0 1; color: $text-muted; }
+    AuditScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, customer_id: int | None = None) -> None:
+        super().__init__()
+        self.customer_id = customer_id
+        self.system: str | None = None
+        self.outcome: str | None = None
+        self.events: list[AuditEntry] = []
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield Input(placeholder="Filter by customer name or event", id="audit-filter")
+        yield Static(id="filters")
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="events")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Audit log"
+        table = self.query_one(DataTable)
+        for label, width in (("When", 19), ("Event", 16), ("Customer", 24), ("System", 9), ("Outcome", 18),
+                             ("Fields", 24)):
+            table.add_column(Text(label), width=width)
+        table.focus()
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        text = self.query_one("#audit-filter", Input).value.strip() or None
+        self.events = await recent_events(self.hub.db, customer_id=self.customer_id, system=self.system,
+                                          outcome=self.outcome, text=text)
+        table = self.query_one(DataTable)
+        table.clear()
+        for event in self.events:
+            fields = ", ".join((event.after or {}).keys()) if event.event_type in UNDOABLE else ""
+            outcome = OUTCOME_WORDS.get(event.outcome or "", event.outcome or "")
+            table.add_row(
+                Text(f"{event.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
+                Text(printable(event.event_type)),
+                Text(printable(event.customer_name or "—")),
+                Text(system_name(event.system) if event.system else "—"),
+                Text(printable(outcome + (" (dry run)" if event.dry_run and "DRY" not in outcome else ""))),
+                Text(printable(fields)),
+                key=str(event.id),
+            )
+        shown = [f"{len(self.events)} events"]
+        shown.append(f"system: {system_name(self.system) if self.system else 'all'} (ctrl+y)")
+        shown.append(f"outcome: {self.outcome or 'all'} (ctrl+o)")
+        if self.customer_id:
+            shown.append(f"customer #{self.customer_id} only")
+        self.query_one("#filters", Static).update(Text(" · ".join(shown)))
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_details()
+
+    @on(Input.Changed, "#audit-filter")
+    def _filter(self) -> None:
+        self.load()
+
+    @on(Input.Submitted, "#audit-filter")
+    def _to_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def _current(self) -> AuditEntry | None:
+        row = self.query_one(DataTable).cursor_row
+        return self.events[row] if 0 <= row < len(self.events) else None
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_cycle_system(self) -> None:
+        self.system = SYSTEM_FILTERS[(SYSTEM_FILTERS.index(self.system) + 1) % len(SYSTEM_FILTERS)]
+        self.load()
+
+    def action_cycle_outcome(self) -> None:
+        self.outcome = OUTCOME_FILTERS[(OUTCOME_FILTERS.index(self.outcome) + 1) % len(OUTCOME_FILTERS)]
+        self.load()
+
+    def action_details(self) -> None:
+        event = self._current()
+        if event is None:
+            return
+
+        def closed(undo: bool | None) -> None:
+            if undo:
+                self._ask_undo(event)
+
+        self.app.push_screen(AuditDetail(event), closed)
+
+    def action_undo(self) -> None:
+        event = self._current()
+        if event is not None:
+            self._ask_undo(event)
+
+    def _ask_undo(self, event: AuditEntry) -> None:
+        if event.event_type not in UNDOABLE or not event.before or event.system is None:
+            self.notify("Only a field write can be undone", severity="warning", markup=False)
+            return
+        lines = [Text(f"{system_name(event.system)}  [{safety_label(self.hub.settings, event.system)}]", "bold")]
+        lines += [Text(printable(f"   {name}: {_value((event.after or {}).get(name))} → {_value(value)}"))
+                  for name, value in event.before.items()]
+        live = safety_label(self.hub.settings, event.system) == "LIVE" and event.system != "hub"
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.undo(event.id)
+
+        self.app.push_screen(ConfirmWrites(lines, any_live=live, question="Undo: write the before values back?"),
+                             confirmed)
+
+    @work(exclusive=True, group="undo", exit_on_error=False)
+    async def undo(self, event_id: int) -> None:
+        try:
+            result = await self.hub.consistency.undo(event_id)
+        except ValueError as error:
+            self.notify(printable(str(error)), severity="error", markup=False)
+            return
+        if not result.results:
+            self.notify("Nothing to undo: the values are already back, or changed again since", markup=False)
+        for system, outcome in result.results.items():
+            self.notify(printable(f"Undo {system_name(system)}: {OUTCOME_WORDS[outcome.outcome]}"
+                                  + (f" — {outcome.message}" if outcome.message else "")),
+                        severity="information" if outcome.outcome == "written" else "warning", markup=False)
+        if result.reading is not None:
+            self.hub.customer_checked(result.reading.customer_id, result.reading.comparison.discrepancy_count)
+        self.load()
