@@ -209,6 +209,81 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_REFUSED if summary["with_discrepancies"] else EXIT_OK
 
 
+async def run_wizard_next(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.services.timetracking import TimeTracking, WizardSession
+
+    async with open_hub(settings, demo=args.demo) as hub:
+        tracking = TimeTracking(hub.db, hub.settings)
+        session = WizardSession()
+        entry = await tracking.next_entry(session)
+        # A headless peek must not keep the entry from the people in the wizard.
+        await tracking.release(session)
+    reply = {"entry": entry.as_json() if entry else None, "message": "" if entry else "no pending time entries"}
+    print(json.dumps(reply, ensure_ascii=False) if args.json else
+          (f"{entry.id}: {entry.customer_name} {entry.work_date} {entry.billable_hours} h — {entry.description}"
+           if entry else reply["message"]))
+    return EXIT_OK
+
+
+async def run_entry_decision(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.core.billing import InvalidHours, parse_hours
+    from hubtui.services.timetracking import DecisionRefused, TimeTracking
+
+    try:
+        hours = parse_hours(args.hours) if getattr(args, "hours", None) is not None else None
+    except InvalidHours as error:
+        print(f"hubtui: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    async with open_hub(settings, demo=args.demo) as hub:
+        tracking = TimeTracking(hub.db, hub.settings)
+        try:
+            if args.decision == "approve":
+                await tracking.approve(args.id, hours=hours)
+            else:
+                await tracking.reject(args.id, args.reason)
+        except DecisionRefused as error:
+            print(f"hubtui: {error}", file=sys.stderr)
+            return EXIT_REFUSED
+    print(f"time entry {args.id} {'approved' if args.decision == 'approve' else 'rejected'}")
+    return EXIT_OK
+
+
+async def run_orders_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.services.timetracking import OrderRefused, TimeTracking
+
+    async with open_hub(settings, demo=args.demo) as hub:
+        tracking = TimeTracking(hub.db, hub.settings)
+        try:
+            order_id = await tracking.generate_order(args.customer)
+        except OrderRefused as error:
+            print(json.dumps({"success": False, "message": str(error)}) if args.json else f"hubtui: {error}",
+                  file=sys.stdout if args.json else sys.stderr)
+            return EXIT_REFUSED
+        order = await tracking.order(order_id)
+    assert order is not None
+    reply = {"success": True, "order_id": order_id, "order_number": order.number,
+             "total_amount": str(order.row["total_amount"]), "currency": order.row["currency"],
+             "line_count": len(order.lines)}
+    print(json.dumps(reply) if args.json else
+          f"order {order.number} (id {order_id}): {len(order.lines)} lines, {order.row['total_amount']} "
+          f"{order.row['currency']}")
+    return EXIT_OK
+
+
+async def run_orders_export(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.connectors.economic import EconomicClient
+    from hubtui.services.timetracking import OrderExport
+
+    async with open_hub(settings, demo=args.demo) as hub, EconomicClient(hub.settings) as economic:
+        result = await OrderExport(hub.db, hub.settings, economic).export(args.id)
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, default=str))
+    else:
+        print(result.message, file=sys.stdout if result.success else sys.stderr)
+    return {"exported": EXIT_OK, "dry_run": EXIT_OK, "blocked": EXIT_REFUSED, "refused": EXIT_REFUSED}.get(
+        result.outcome, EXIT_ERROR)
+
+
 @contextmanager
 def terminal_progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on a terminal; nothing when output goes to a file or cron mail."""
@@ -277,6 +352,36 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--all", action="store_true", help="check every customer (the default)")
     check.add_argument("--json", action="store_true", help="print JSON per customer plus a summary")
     check.set_defaults(command=run_check)
+
+    wizard = commands.add_parser("wizard", help="the time-entry approval queue, headless")
+    wizard_commands = wizard.add_subparsers(title="wizard commands", metavar="ACTION", required=True)
+    peek = wizard_commands.add_parser("next", help="show the next pending time entry")
+    peek.add_argument("--json", action="store_true", help="print JSON")
+    peek.set_defaults(command=run_wizard_next)
+
+    entries = commands.add_parser("entries", help="decide time entries: exit 0 done, 1 refused, 2 error")
+    entry_commands = entries.add_subparsers(title="entry commands", metavar="ACTION", required=True)
+    approve = entry_commands.add_parser("approve", help="approve a pending time entry")
+    approve.add_argument("id", type=int)
+    approve.add_argument("--hours", metavar="H", help="billable hours instead of the rounded duration, e.g. 1.25")
+    approve.set_defaults(command=run_entry_decision, decision="approve")
+    reject = entry_commands.add_parser("reject", help="reject a pending time entry")
+    reject.add_argument("id", type=int)
+    reject.add_argument("--reason", required=True, help="why it is not billed")
+    reject.set_defaults(command=run_entry_decision, decision="reject")
+
+    orders = commands.add_parser("orders", help="orders from approved time, and their e-conomic export")
+    order_commands = orders.add_subparsers(title="order commands", metavar="ACTION", required=True)
+    generate = order_commands.add_parser("generate", help="make an order from a customer's approved entries")
+    generate.add_argument("--customer", type=int, required=True, metavar="ID", help="hub customer id")
+    generate.add_argument("--json", action="store_true", help="print JSON")
+    generate.set_defaults(command=run_orders_generate)
+    export = order_commands.add_parser(
+        "export", help="export an order as an e-conomic draft order (behind TIMETRACKING_ECONOMIC_READ_ONLY "
+        "and _DRY_RUN); exit 0 done or dry-run, 1 refused or blocked, 2 error")
+    export.add_argument("id", type=int, help="order id")
+    export.add_argument("--json", action="store_true", help="print JSON like the seed's export reply")
+    export.set_defaults(command=run_orders_export)
 
     for system, title in (("vtiger", "vTiger"), ("economic", "e-conomic")):
         system_parser = commands.add_parser(system, help=f"{title} connection")

@@ -72,7 +72,10 @@ class RemoteSnapshot(SQLModel, table=True):
 
 class TimeEntry(SQLModel, table=True):
     __tablename__ = "time_entry"
-    __table_args__ = (Index("ix_time_entry_status", "status", "customer_id"),)
+    __table_args__ = (
+        Index("ix_time_entry_status", "status", "customer_id"),
+        Index("ix_time_entry_queue", "customer_id", "work_date", "id", postgresql_where=text("status = 'pending'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     remote_id: str = Field(unique=True)
@@ -89,6 +92,9 @@ class TimeEntry(SQLModel, table=True):
     decided_by: str | None = None
     decided_at: datetime | None = _timestamp(nullable=True, default_now=False)
     order_id: int | None = Field(default=None, foreign_key="billing_order.id", index=True)
+    # A lease on a pending entry while one person looks at it in the wizard; it expires by itself.
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _timestamp(nullable=True, default_now=False)
     created_at: datetime = _timestamp()
 
 

@@ -1,0 +1,487 @@
+"""Time entries from pending to billed: the approval queue, customer rates, orders and the e-conomic export.
+
+Several people may work the queue at once on a shared database. The next entry is claimed with
+`FOR UPDATE SKIP LOCKED` plus a lease that expires by itself (a dropped SSH session frees its entry after
+CLAIM_MINUTES); a decision only lands while its entry is still pending and claimed by the same session,
+so two people never decide the same entry, and the loser is told so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from hubtui.config import Settings
+from hubtui.connectors.base import ConnectorError, WriteBlocked
+from hubtui.connectors.economic import EconomicClient
+from hubtui.core.billing import (
+    EntryForBilling,
+    OrderLineDraft,
+    billable_hours,
+    build_order_lines,
+    effective_rate,
+    line_amount,
+    next_order_number,
+    order_total,
+)
+from hubtui.core.draft_order import NotExportable, draft_order_payload, idempotency_key
+from hubtui.services.audit import AuditRecord, actor, record
+from hubtui.store.db import Database
+
+log = logging.getLogger(__name__)
+
+CLAIM_MINUTES = 10
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
+REPLAY_WINDOW = timedelta(hours=1)  # how long e-conomic replays an Idempotency-Key
+
+
+class DecisionRefused(Exception):
+    """A decision that could not land: someone else decided the entry first, or it is in an order."""
+
+
+class OrderRefused(Exception):
+    """An order that cannot be made or exported as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One pending entry as the wizard shows it, with the numbers a support person checks."""
+
+    id: int
+    customer_id: int
+    customer_name: str
+    economic_customer_number: int | None
+    contact: str | None
+    work_date: date
+    duration_minutes: int
+    billable: bool
+    billable_hours: Decimal
+    hourly_rate: Decimal
+    rate_is_default: bool
+    amount: Decimal
+    description: str
+    related_case: str | None
+    position: int  # this entry's place in the queue, counting decided ones (e.g. 12 of 57)
+    total: int
+    customer_position: int
+    customer_total: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: (str(value) if isinstance(value, Decimal | date) else value)
+                for key, value in self.__dict__.items()}
+
+
+@dataclass
+class Decision:
+    entry_id: int
+    customer_id: int
+    status: Literal["approved", "rejected"]
+
+
+@dataclass
+class WizardSession:
+    """One person's pass through the queue: their lease token, what they skipped, what they decided."""
+
+    token: str = field(default_factory=lambda: f"{actor()}#{uuid.uuid4().hex[:12]}")
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    skipped: set[int] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+_QUEUE_ORDER = "c.name, e.customer_id, e.work_date, e.id"
+
+
+class TimeTracking:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def next_entry(self, session: WizardSession) -> QueueEntry | None:
+        """Claim the next pending entry nobody else holds (releasing this session's previous claim)."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "update time_entry set claimed_by = null, claimed_until = null where claimed_by = $1",
+                session.token,
+            )
+            row = await conn.fetchrow(
+                "select e.id from time_entry e join customer c on c.id = e.customer_id "
+                "where e.status = 'pending' and not (e.id = any($1::int[])) "
+                "and (e.claimed_until is null or e.claimed_until < now()) "
+                f"order by {_QUEUE_ORDER} for update of e skip locked limit 1",
+                list(session.skipped),
+            )
+            if row is None:
+                return None
+            await conn.execute(
+                "update time_entry set claimed_by = $2, claimed_until = now() + make_interval(mins => $3) "
+                "where id = $1",
+                row["id"], session.token, CLAIM_MINUTES,
+            )
+        return await self.describe(row["id"], session)
+
+    async def describe(self, entry_id: int, session: WizardSession) -> QueueEntry | None:
+        row = await self.db.pool.fetchrow(
+            "select e.*, c.name as customer_name, c.hourly_rate, c.economic_customer_number "
+            "from time_entry e join customer c on c.id = e.customer_id where e.id = $1",
+            entry_id,
+        )
+        if row is None:
+            return None
+        counts = await self.db.pool.fetchrow(
+            "select count(*) filter (where status = 'pending' or decided_at >= $1) as total, "
+            "count(*) filter (where decided_at >= $1) as done, "
+            "count(*) filter (where customer_id = $2 and (status = 'pending' or decided_at >= $1)) as c_total, "
+            "count(*) filter (where customer_id = $2 and decided_at >= $1) as c_done "
+            "from time_entry",
+            session.started_at, row["customer_id"],
+        )
+        hours = row["billable_hours"] or billable_hours(row["duration_minutes"],
+                                                        self.settings.timetracking_rounding_minutes)
+        rate = effective_rate(row["hourly_rate"], self.settings.timetracking_default_rate)
+        return QueueEntry(
+            id=row["id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
+            economic_customer_number=row["economic_customer_number"], contact=row["contact"],
+            work_date=row["work_date"], duration_minutes=row["duration_minutes"], billable=row["billable"],
+            billable_hours=hours, hourly_rate=rate, rate_is_default=row["hourly_rate"] is None,
+            amount=line_amount(hours, rate), description=row["description"], related_case=row["related_case"],
+            position=counts["done"] + 1, total=counts["total"],
+            customer_position=counts["c_done"] + 1, customer_total=counts["c_total"],
+        )
+
+    async def approve(self, entry_id: int, session: WizardSession | None = None,
+                      hours: Decimal | None = None) -> None:
+        """Approve with the hours rounded up per TIMETRACKING_ROUNDING_MINUTES, or with `hours` (edited)."""
+        if hours is None:
+            minutes = await self.db.pool.fetchval("select duration_minutes from time_entry where id = $1", entry_id)
+            if minutes is None:
+                raise DecisionRefused(f"time entry {entry_id} does not exist")
+            hours = billable_hours(minutes, self.settings.timetracking_rounding_minutes)
+        row = await self._decide(entry_id, "approved", session, hours=hours)
+        await self._audit_decision(row, "entry_approved", {"billable_hours": hours})
+
+    async def reject(self, entry_id: int, reason: str, session: WizardSession | None = None) -> None:
+        if not reason.strip():
+            raise DecisionRefused("a rejection needs a reason")
+        row = await self._decide(entry_id, "rejected", session, reason=reason.strip())
+        await self._audit_decision(row, "entry_rejected", {"reason": reason.strip()})
+
+    async def _decide(self, entry_id: int, status: Literal["approved", "rejected"], session: WizardSession | None,
+                      *, hours: Decimal | None = None, reason: str | None = None) -> asyncpg.Record:
+        # Lands only while the entry is pending and not leased to someone else; without a session (the
+        # headless commands) any pending entry whose lease is free may be decided.
+        row = await self.db.pool.fetchrow(
+            "update time_entry set status = $2, billable_hours = $3, reject_reason = $4, decided_by = $5, "
+            "decided_at = now(), claimed_by = null, claimed_until = null "
+            "where id = $1 and status = 'pending' "
+            "and (claimed_by is not distinct from $6 or claimed_until is null or claimed_until < now()) "
+            "returning id, customer_id",
+            entry_id, status, hours, reason, actor(), session.token if session else None,
+        )
+        if row is None:
+            raise DecisionRefused(await self._why_refused(entry_id))
+        if session is not None:
+            session.decisions.append(Decision(entry_id, row["customer_id"], status))
+        return row
+
+    async def _why_refused(self, entry_id: int) -> str:
+        current = await self.db.pool.fetchrow(
+            "select status, decided_by, claimed_by from time_entry where id = $1", entry_id
+        )
+        if current is None:
+            return f"time entry {entry_id} does not exist"
+        if current["status"] != "pending":
+            return (f"time entry {entry_id} was already {current['status']} by {current['decided_by']}: "
+                    "someone else decided it first")
+        holder = (current["claimed_by"] or "someone").split("#")[0]
+        return f"time entry {entry_id} is open in {holder}'s wizard right now; try again in a few minutes"
+
+    async def _audit_decision(self, row: asyncpg.Record, event: str, after: dict[str, Any]) -> None:
+        status = "approved" if event == "entry_approved" else "rejected"
+        await record(self.db.pool, AuditRecord(
+            event_type=event, entity_type="time_entry", entity_id=str(row["id"]), customer_id=row["customer_id"],
+            system="hub", outcome=status, before={"status": "pending"}, after={"status": status, **after},
+        ))
+
+    async def pending_for_customer(self, customer_id: int) -> int:
+        return int(await self.db.pool.fetchval(
+            "select count(*) from time_entry where customer_id = $1 and status = 'pending'", customer_id
+        ))
+
+    async def undo_last(self, session: WizardSession) -> int | None:
+        """Put this session's last decision back to pending and claim it again; return its id."""
+        if not session.decisions:
+            return None
+        last = session.decisions[-1]
+        status = await self.db.pool.execute(
+            "update time_entry set status = 'pending', billable_hours = null, reject_reason = null, "
+            "decided_by = null, decided_at = null, claimed_by = $2, "
+            "claimed_until = now() + make_interval(mins => $3) "
+            "where id = $1 and status = $4 and order_id is null",
+            last.entry_id, session.token, CLAIM_MINUTES, last.status,
+        )
+        if status.endswith(" 0"):
+            session.decisions.pop()
+            raise DecisionRefused(f"time entry {last.entry_id} can no longer be undone: it is on an order "
+                                  "or was changed by someone else")
+        session.decisions.pop()
+        session.skipped.discard(last.entry_id)
+        await record(self.db.pool, AuditRecord(
+            event_type="entry_decision_undone", entity_type="time_entry", entity_id=str(last.entry_id),
+            customer_id=last.customer_id, system="hub", outcome="pending",
+            before={"status": last.status}, after={"status": "pending"},
+        ))
+        return last.entry_id
+
+    async def release(self, session: WizardSession) -> None:
+        await self.db.pool.execute(
+            "update time_entry set claimed_by = null, claimed_until = null where claimed_by = $1", session.token
+        )
+
+    async def set_rate(self, customer_id: int, rate: Decimal | None) -> None:
+        if rate is not None and (rate < 0 or rate != rate.quantize(Decimal("0.01"))):
+            raise ValueError("an hourly rate is 0 or more, with at most 2 decimals")
+        before = await self.db.pool.fetchval("select hourly_rate from customer where id = $1", customer_id)
+        await self.db.pool.execute("update customer set hourly_rate = $2, updated_at = now() where id = $1",
+                                   customer_id, rate)
+        await record(self.db.pool, AuditRecord(
+            event_type="rate_changed", entity_type="customer", entity_id=str(customer_id),
+            customer_id=customer_id, system="hub", outcome="written",
+            before={"hourly_rate": before}, after={"hourly_rate": rate},
+        ))
+
+    async def rates(self) -> list[asyncpg.Record]:
+        return await self.db.pool.fetch(
+            "select c.id, c.name, c.hourly_rate, c.economic_customer_number, "
+            "count(e.id) filter (where e.status = 'pending') as pending, "
+            "count(e.id) filter (where e.status = 'approved' and e.order_id is null) as approved "
+            "from customer c left join time_entry e on e.customer_id = c.id "
+            "group by c.id having count(e.id) > 0 or c.hourly_rate is not null order by c.name"
+        )
+
+    async def generate_order(self, customer_id: int) -> int:
+        """An order from the customer's approved entries that are on no order yet; returns its id."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            customer = await conn.fetchrow("select id, name, hourly_rate from customer where id = $1 for update",
+                                           customer_id)
+            if customer is None:
+                raise OrderRefused(f"customer {customer_id} does not exist")
+            entries = await conn.fetch(
+                "select id, work_date, description, billable_hours, related_case from time_entry "
+                "where customer_id = $1 and status = 'approved' and order_id is null for update",
+                customer_id,
+            )
+            if not entries:
+                raise OrderRefused(f"{customer['name']} has no approved time entries that are not on an order")
+            rate = effective_rate(customer["hourly_rate"], self.settings.timetracking_default_rate)
+            lines = build_order_lines([
+                EntryForBilling(e["id"], e["work_date"], e["description"], e["billable_hours"], e["related_case"])
+                for e in entries
+            ], rate)
+            year = datetime.now(UTC).year
+            # The advisory lock makes order numbers unique and gap-free under concurrent generation.
+            await conn.execute("select pg_advisory_xact_lock(7420002)")
+            existing = await conn.fetch("select order_number from billing_order where order_number like $1",
+                                        f"ORD-{year}-%")
+            number = next_order_number((r["order_number"] for r in existing), year)
+            order_id = await conn.fetchval(
+                "insert into billing_order (order_number, customer_id, status, currency, total_amount) "
+                "values ($1, $2, 'open', $3, $4) returning id",
+                number, customer_id, self.settings.timetracking_currency, order_total(lines),
+            )
+            await conn.executemany(
+                "insert into order_line (order_id, time_entry_id, line_number, description, quantity, "
+                "unit_price, amount) values ($1, $2, $3, $4, $5, $6, $7)",
+                [(order_id, line.time_entry_id, line.line_number, line.description, line.quantity,
+                  line.unit_price, line.amount) for line in lines],
+            )
+            await conn.execute("update time_entry set order_id = $1 where id = any($2::int[])",
+                               order_id, [e["id"] for e in entries])
+            await record(conn, AuditRecord(
+                event_type="order_generated", entity_type="order", entity_id=str(order_id),
+                customer_id=customer_id, system="hub", outcome="written",
+                after={"order_number": number, "lines": len(lines), "total": order_total(lines)},
+            ))
+        return order_id
+
+    async def order(self, order_id: int) -> OrderView | None:
+        row = await self.db.pool.fetchrow(
+            "select o.*, c.name as customer_name, c.economic_customer_number from billing_order o "
+            "join customer c on c.id = o.customer_id where o.id = $1", order_id,
+        )
+        if row is None:
+            return None
+        lines = await self.db.pool.fetch(
+            "select line_number, description, quantity, unit_price, amount, time_entry_id from order_line "
+            "where order_id = $1 order by line_number", order_id,
+        )
+        return OrderView(row, [dict(line) for line in lines])
+
+    async def orders(self) -> list[asyncpg.Record]:
+        return await self.db.pool.fetch(
+            "select o.id, o.order_number, o.status, o.total_amount, o.currency, o.economic_draft_number, "
+            "o.created_at, o.exported_at, c.name as customer_name, "
+            "(select count(*) from order_line l where l.order_id = o.id) as line_count "
+            "from billing_order o join customer c on c.id = o.customer_id order by o.created_at desc, o.id desc"
+        )
+
+
+@dataclass
+class OrderView:
+    row: asyncpg.Record
+    lines: list[dict[str, Any]]
+
+    @property
+    def number(self) -> str:
+        return self.row["order_number"]
+
+
+@dataclass
+class ExportResult:
+    """Shaped like the seed's export reply, plus `outcome` for the screen."""
+
+    success: bool
+    outcome: Literal["exported", "dry_run", "blocked", "refused", "failed"]
+    dry_run: bool
+    order_id: int
+    economic_draft_id: int | None
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"success": self.success, "dry_run": self.dry_run, "order_id": self.order_id,
+                "economic_draft_id": self.economic_draft_id, "message": self.message, "details": self.details}
+
+
+class OrderExport:
+    """The e-conomic draft-order export, exactly once, behind TIMETRACKING_ECONOMIC_READ_ONLY / _DRY_RUN."""
+
+    def __init__(self, db: Database, settings: Settings, economic: EconomicClient) -> None:
+        self.db = db
+        self.settings = settings
+        self.economic = economic
+
+    async def export(self, order_id: int) -> ExportResult:
+        settings = self.settings
+        order = await TimeTracking(self.db, settings).order(order_id)
+        if order is None:
+            return self._result(order_id, "refused", f"order {order_id} does not exist")
+        row = order.row
+        details: dict[str, Any] = {
+            "order_number": row["order_number"], "customer_name": row["customer_name"],
+            "total_amount": str(row["total_amount"]), "line_count": len(order.lines),
+            "read_only": settings.timetracking_economic_read_only, "dry_run": settings.timetracking_economic_dry_run,
+        }
+        if settings.timetracking_export_type != "draft":
+            return await self._finish(order, "refused", "export_blocked",
+                                      f"TIMETRACKING_EXPORT_TYPE={settings.timetracking_export_type} is not supported: "
+                                      "hubtui only creates draft orders; set TIMETRACKING_EXPORT_TYPE=draft", details)
+        if row["status"] == "exported":
+            return self._result(order_id, "refused", f"order {row['order_number']} was already exported as "
+                                f"e-conomic draft {row['economic_draft_number']}",
+                                draft=row["economic_draft_number"], details=details)
+        if row["economic_customer_number"] is None:
+            return await self._finish(order, "failed", "export_failed",
+                                      f"{row['customer_name']} has no e-conomic customer number: sync customers from "
+                                      f"vTiger (`hubtui sync customers`); the number comes from "
+                                      f"{settings.vtiger_economic_number_field}", details)
+        if settings.timetracking_economic_read_only:
+            log.warning("BLOCKED: export order %s to e-conomic - READ_ONLY mode enabled", row["order_number"])
+            return await self._finish(order, "blocked", "export_blocked",
+                                      "BLOCKED: TIMETRACKING_ECONOMIC_READ_ONLY=true blocks all writes to e-conomic; "
+                                      "set TIMETRACKING_ECONOMIC_READ_ONLY=false to export", details)
+        try:
+            customer = await self.economic.get_customer(row["economic_customer_number"])
+            # The draft is dated as the support person sees the calendar, in Denmark.
+            payload = draft_order_payload(row["order_number"], datetime.now(DANISH_TIME).date(), customer,
+                                          _line_drafts(order), settings)
+        except ConnectorError as error:
+            return await self._failed(order, error, details)
+        except NotExportable as error:
+            return await self._finish(order, "failed", "export_failed",
+                                      f"{error.message} — the order stays exportable", details)
+        details["payload"] = payload
+        if settings.timetracking_economic_dry_run:
+            log.info("DRY-RUN: would export order %s to e-conomic: %s", row["order_number"],
+                     json.dumps(payload, ensure_ascii=False))
+            return await self._finish(order, "dry_run", "export_dry_run",
+                                      f"DRY-RUN: would export order {row['order_number']} to e-conomic", details)
+        return await self._export_live(order, payload, details)
+
+    async def _export_live(self, order: OrderView, payload: dict[str, Any], details: dict[str, Any]) -> ExportResult:
+        row = order.row
+        key = idempotency_key(row["order_number"])
+        started = row["export_started_at"]
+        # Recorded BEFORE the POST: if hubtui dies after e-conomic answered, the next attempt knows.
+        await self.db.pool.execute(
+            "update billing_order set idempotency_key = $2, export_started_at = coalesce(export_started_at, now()) "
+            "where id = $1", row["id"], key,
+        )
+        await self._audit(order, "export_started", "started", None, details)
+        log.warning("EXECUTING WRITE OPERATION: export order %s to e-conomic", row["order_number"])
+        try:
+            draft = None
+            if started is not None and datetime.now(UTC) - started > REPLAY_WINDOW:
+                # e-conomic no longer replays the key: look for a draft made by the attempt that died.
+                draft = await self.economic.find_draft_by_reference(row["order_number"])
+            if draft is None:
+                result = await self.economic.create_draft_order(payload, key)
+                draft = result.response if isinstance(result.response, dict) else {}
+                details["replayed"] = result.replayed
+        except WriteBlocked as error:  # the connector's own gate agrees with ours; kept for safety
+            return await self._finish(order, "blocked", "export_blocked", str(error), details)
+        except ConnectorError as error:
+            return await self._failed(order, error, details)
+        number = draft.get("orderNumber")
+        if not isinstance(number, int):
+            return await self._finish(order, "failed", "export_failed",
+                                      "e-conomic answered without an orderNumber; the order stays exportable", details)
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "update billing_order set status = 'exported', economic_draft_number = $2, exported_at = now() "
+                "where id = $1", row["id"], number,
+            )
+            await conn.execute("update time_entry set status = 'billed' where order_id = $1", row["id"])
+        details["economic_draft_id"] = number
+        return await self._finish(order, "exported", "export_completed",
+                                  f"Exported to e-conomic draft {number}", details, draft=number)
+
+    async def _failed(self, order: OrderView, error: ConnectorError, details: dict[str, Any]) -> ExportResult:
+        details["errors"] = [f"{name}: {text}" if name else text for name, text in error.field_errors]
+        details["log_id"] = error.log_id
+        return await self._finish(order, "failed", "export_failed",
+                                  f"{error} — the order stays exportable; fix the cause and export again", details,
+                                  log_id=error.log_id)
+
+    async def _finish(self, order: OrderView, outcome: str, event: str, message: str, details: dict[str, Any], *,
+                      draft: int | None = None, log_id: str | None = None) -> ExportResult:
+        await self._audit(order, event, outcome, draft, details, message=message, log_id=log_id)
+        return self._result(order.row["id"], outcome, message, draft=draft, details=details)
+
+    def _result(self, order_id: int, outcome: str, message: str, *, draft: int | None = None,
+                details: dict[str, Any] | None = None) -> ExportResult:
+        return ExportResult(success=outcome in ("exported", "dry_run"), outcome=outcome,  # type: ignore[arg-type]
+                            dry_run=outcome == "dry_run", order_id=order_id, economic_draft_id=draft,
+                            message=message, details=details or {})
+
+    async def _audit(self, order: OrderView, event: str, outcome: str, draft: int | None, details: dict[str, Any],
+                     *, message: str | None = None, log_id: str | None = None) -> None:
+        await record(self.db.pool, AuditRecord(
+            event_type=event, entity_type="order", entity_id=str(order.row["id"]),
+            customer_id=order.row["customer_id"], system="economic", outcome=outcome,
+            after={"order_number": order.row["order_number"], "economic_draft_id": draft,
+                   **({"payload": details["payload"]} if "payload" in details and outcome == "dry_run" else {})},
+            message=message, remote_log_id=log_id, dry_run=outcome == "dry_run",
+        ))
+
+
+def _line_drafts(order: OrderView) -> list[OrderLineDraft]:
+    return [OrderLineDraft(line["line_number"], line["description"], line["quantity"], line["unit_price"],
+                           line["amount"], line["time_entry_id"]) for line in order.lines]
