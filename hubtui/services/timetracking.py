@@ -210,10 +210,14 @@ class TimeTracking:
             system="hub", outcome=status, before={"status": "pending"}, after={"status": status, **after},
         ))
 
-    async def pending_for_customer(self, customer_id: int) -> int:
-        return int(await self.db.pool.fetchval(
-            "select count(*) from time_entry where customer_id = $1 and status = 'pending'", customer_id
-        ))
+    async def ready_for_order(self, customer_id: int) -> bool:
+        """True when the customer has no pending entries left and approved time that is on no order."""
+        row = await self.db.pool.fetchrow(
+            "select count(*) filter (where status = 'pending') as pending, "
+            "count(*) filter (where status = 'approved' and order_id is null) as approved "
+            "from time_entry where customer_id = $1", customer_id,
+        )
+        return row["pending"] == 0 and row["approved"] > 0
 
     async def undo_last(self, session: WizardSession) -> int | None:
         """Put this session's last decision back to pending and claim it again; return its id."""

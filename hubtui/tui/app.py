@@ -42,6 +42,9 @@ class HubApp(App[None]):
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f2", "systems", "Systems", id="app.systems"),
         Binding("f3", "audit", "Audit log", id="app.audit"),
+        Binding("f4", "wizard", "Approve time", id="app.wizard"),
+        Binding("f7", "rates", "Rates", id="app.rates"),
+        Binding("f8", "orders", "Orders", id="app.orders"),
     ]
     # Our own F1 help replaces Textual's key panel; the palette lists the screen's actions instead.
     ENABLE_COMMAND_PALETTE = True
@@ -79,17 +82,35 @@ class HubApp(App[None]):
             if name in self.__dict__:
                 await self.__dict__[name].aclose()
 
+    def _open(self, screen_type: type[Screen[None]]) -> None:
+        """Open a top-level screen once: pressing its key again while on it does nothing."""
+        if not isinstance(self.screen, screen_type):
+            self.push_screen(screen_type())
+
     def action_audit(self) -> None:
         from hubtui.tui.screens.audit import AuditScreen
 
-        if not isinstance(self.screen, AuditScreen):
-            self.push_screen(AuditScreen())
+        self._open(AuditScreen)
 
     def action_systems(self) -> None:
         from hubtui.tui.screens.systems import SystemsScreen
 
-        if not isinstance(self.screen, SystemsScreen):
-            self.push_screen(SystemsScreen())
+        self._open(SystemsScreen)
+
+    def action_wizard(self) -> None:
+        from hubtui.tui.screens.wizard import WizardScreen
+
+        self._open(WizardScreen)
+
+    def action_rates(self) -> None:
+        from hubtui.tui.screens.rates import RatesScreen
+
+        self._open(RatesScreen)
+
+    def action_orders(self) -> None:
+        from hubtui.tui.screens.orders import OrdersScreen
+
+        self._open(OrdersScreen)
 
     def open_customer(self, customer_id: int) -> None:
         # Imported here: the diff pulls in the connectors, which the list does not need to start.

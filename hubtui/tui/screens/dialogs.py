@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -10,7 +12,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from hubtui.core.validate import InvalidValue, validate
 from hubtui.tui.text import printable
 
 
@@ -48,36 +49,36 @@ class ConfirmWrites(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class CustomValue(ModalScreen[str | None]):
-    """Type a value for one field; it is validated as that field before the dialog closes."""
+class Ask(ModalScreen[str | None]):
+    """Ask for one line of text; `check` cleans it or raises ValueError with a message shown in place, so a
+    bad value never leaves the dialog."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="custom.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
     DEFAULT_CSS = """
-    CustomValue { align: center middle; }
-    CustomValue > Vertical { width: 70; height: auto; border: thick $accent; background: $surface;
-                             padding: 0 1; }
-    CustomValue #error { color: $error; height: auto; }
+    Ask { align: center middle; }
+    Ask > Vertical { width: 70; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    Ask #error { color: $error; height: auto; }
     """
 
-    def __init__(self, field: str, label: str, start: str) -> None:
+    def __init__(self, question: str, start: str, check: Callable[[str], str]) -> None:
         super().__init__()
-        self.field = field
-        self.label = label
+        self.question = question
         self.start = start
+        self.check = check
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"New value for {self.label}", "bold"))
+            yield Static(Text(self.question, "bold"))
             yield Input(value=self.start, id="value")
             yield Static(id="error")
-            yield Static(Text("Enter: use this value    Esc: cancel", "dim"))
+            yield Static(Text("Enter: OK    Esc: cancel", "dim"))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         try:
-            cleaned = validate(self.field, event.value)
-        except InvalidValue as error:
-            self.query_one("#error", Static).update(Text(printable(error.message)))
+            cleaned = self.check(event.value)
+        except ValueError as error:
+            self.query_one("#error", Static).update(Text(printable(str(error))))
             return
         self.dismiss(cleaned)
 

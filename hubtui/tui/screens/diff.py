@@ -7,6 +7,7 @@ safety flag, and asks before anything is sent.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -20,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from hubtui.core.compare import NOT_IN_SYSTEM, FieldComparison
 from hubtui.core.fields import SYSTEMS, system_name
 from hubtui.core.plan import FieldChoice, WritePlan, build_plan
-from hubtui.core.validate import InvalidValue
+from hubtui.core.validate import InvalidValue, validate
 from hubtui.services.consistency import (
     OUTCOME_WORDS,
     ApplyResult,
@@ -29,7 +30,7 @@ from hubtui.services.consistency import (
     safety_label,
 )
 from hubtui.tui.format import age
-from hubtui.tui.screens.dialogs import ConfirmWrites, CustomValue
+from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
 from hubtui.tui.widgets.safety_bar import SafetyBar
 
@@ -251,7 +252,8 @@ class DiffScreen(Screen[None]):
                 self.choices[comparison.field] = FieldChoice.custom(comparison.field, value)
                 self._redraw_row(comparison)
 
-        self.app.push_screen(CustomValue(comparison.field, self.hub.labels(comparison.field), start), typed)
+        label = self.hub.labels(comparison.field)
+        self.app.push_screen(Ask(f"New value for {label}", start, partial(validate, comparison.field)), typed)
 
     def action_jump(self, step: int) -> None:
         if not self.rows:

@@ -1,0 +1,96 @@
+"""Customer hourly rates: list, and edit with Enter. Customers without a rate use TIMETRACKING_DEFAULT_RATE."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from hubtui.services.timetracking import TimeTracking
+from hubtui.tui.screens.dialogs import Ask
+from hubtui.tui.text import printable
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+
+def parse_rate(text: str) -> str:
+    """A rate as typed ("850", "925,50"), or "" to use the default; ValueError with a message otherwise."""
+    cleaned = text.strip().replace(" ", "").replace(",", ".")
+    if not cleaned:
+        return ""
+    try:
+        rate = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"'{text.strip()[:20]}' is not an amount, e.g. 850 or 925,50") from None
+    if not rate.is_finite() or rate < 0:
+        raise ValueError("An hourly rate is 0 or more")
+    if rate != rate.quantize(Decimal("0.01")):
+        raise ValueError("An hourly rate has at most 2 decimals")
+    return str(rate.quantize(Decimal("0.01")))
+
+
+class RatesScreen(Screen[None]):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="rates.back")]
+    DEFAULT_CSS = """
+    RatesScreen #hint { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        settings = self.hub.settings
+        yield Static(Text(f"Enter edits a rate; empty = the default {settings.timetracking_default_rate} "
+                          f"{settings.timetracking_currency}/h (TIMETRACKING_DEFAULT_RATE)"), id="hint")
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Hourly rates"
+        table = self.query_one(DataTable)
+        for heading, width in (("Customer", 34), ("Rate/h", 16), ("Pending", 8), ("Approved, no order", 18),
+                               ("e-conomic", 10)):
+            table.add_column(Text(heading), width=width)
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        currency = self.hub.settings.timetracking_currency
+        for row in await TimeTracking(self.hub.db, self.hub.settings).rates():
+            rate = (Text(f"{row['hourly_rate']} {currency}") if row["hourly_rate"] is not None
+                    else Text(f"{self.hub.settings.timetracking_default_rate} (default)", "dim"))
+            table.add_row(Text(printable(row["name"])), rate, Text(str(row["pending"])), Text(str(row["approved"])),
+                          Text(str(row["economic_customer_number"] or "—")), key=str(row["id"]))
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    @on(DataTable.RowSelected)
+    def _edit(self, event: DataTable.RowSelected) -> None:
+        customer_id = int(str(event.row_key.value))
+        current = self.query_one(DataTable).get_row(event.row_key)[1].plain.split(" ")[0]
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self.save(customer_id, Decimal(text) if text else None)
+
+        self.app.push_screen(Ask("Hourly rate (DKK), empty for the default", current, parse_rate), answered)
+
+    @work(exclusive=True, group="save-rate", exit_on_error=False)
+    async def save(self, customer_id: int, rate: Decimal | None) -> None:
+        await TimeTracking(self.hub.db, self.hub.settings).set_rate(customer_id, rate)
+        self.notify("Rate saved", markup=False)
+        self.load()

@@ -1,0 +1,228 @@
+"""The time-entry approval wizard: one pending entry at a time, one key per decision.
+
+Every decision is committed as it is made, so quitting (or a dropped SSH connection) loses nothing and
+reopening continues where the queue stands. The entry on screen is leased to this session; nobody else
+sees it until it is decided, skipped, or the lease runs out.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from hubtui.core.billing import InvalidHours, parse_hours
+from hubtui.services.timetracking import DecisionRefused, OrderRefused, QueueEntry, TimeTracking, WizardSession
+from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
+from hubtui.tui.text import printable
+from hubtui.tui.widgets.safety_bar import SafetyBar
+
+if TYPE_CHECKING:
+    from hubtui.tui.app import HubApp
+
+
+def _duration(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d} h ({minutes} min)"
+
+
+def entry_card(entry: QueueEntry, currency: str) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2), expand=True)
+    table.add_column(style="bold", no_wrap=True, width=18)
+    table.add_column(ratio=1)
+    rate = f"{entry.hourly_rate} {currency}/h" + (" (default rate)" if entry.rate_is_default else "")
+    hours = f"{entry.billable_hours} h" + ("" if entry.billable else "  (marked NOT billable in vTiger)")
+    rows = [
+        ("Customer", entry.customer_name),
+        ("Contact", entry.contact or "—"),
+        ("Date", f"{entry.work_date:%d.%m.%Y}"),
+        ("Duration", _duration(entry.duration_minutes)),
+        ("Billable hours", hours),
+        ("Hourly rate", rate),
+        ("Amount", f"{entry.amount} {currency}"),
+        ("Description", entry.description or "—"),
+        ("Related case", entry.related_case or "—"),
+    ]
+    for label, value in rows:
+        style = "bold yellow" if label == "Billable hours" and not entry.billable else ""
+        table.add_row(Text(label), Text(printable(value), style))
+    return table
+
+
+class WizardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="wizard.approve"),
+        Binding("r", "reject", "Reject", id="wizard.reject"),
+        Binding("e", "edit_hours", "Edit hours", id="wizard.edit_hours"),
+        Binding("s", "skip", "Skip", id="wizard.skip"),
+        Binding("u", "undo", "Undo last", id="wizard.undo"),
+        Binding("q,escape", "leave", "Leave", id="wizard.leave"),
+    ]
+    DEFAULT_CSS = """
+    WizardScreen #progress { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    WizardScreen VerticalScroll { padding: 1 2; }
+    WizardScreen #message { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = WizardSession()
+        self.entry: QueueEntry | None = None
+        self.busy = False
+
+    @property
+    def hub(self) -> HubApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def tracking(self) -> TimeTracking:
+        return TimeTracking(self.hub.db, self.hub.settings)
+
+    def compose(self) -> ComposeResult:
+        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield Static(id="progress")
+        with VerticalScroll():
+            yield Static(Text("Finding the next pending time entry…"), id="card")
+        yield Static(id="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Approve time"
+        self.show_next()
+
+    async def on_unmount(self) -> None:
+        await self.tracking.release(self.session)
+
+    @work(exclusive=True, group="wizard", exit_on_error=False)
+    async def show_next(self, entry_id: int | None = None) -> None:
+        tracking = self.tracking
+        self.entry = await (tracking.describe(entry_id, self.session) if entry_id else
+                            tracking.next_entry(self.session))
+        self._draw()
+
+    def _draw(self) -> None:
+        entry = self.entry
+        progress = self.query_one("#progress", Static)
+        card = self.query_one("#card", Static)
+        if entry is None:
+            skipped = len(self.session.skipped)
+            progress.update(Text("Queue done"))
+            card.update(Text("No pending time entries" + (f" (you skipped {skipped}; reopen to see them again)"
+                                                           if skipped else ""), "green"))
+            return
+        progress.update(Text(printable(f"{entry.position}/{entry.total} · {entry.customer_name} "
+                                       f"{entry.customer_position}/{entry.customer_total}")))
+        card.update(entry_card(entry, self.hub.settings.timetracking_currency))
+
+    def _say(self, text: str, style: str = "") -> None:
+        self.query_one("#message", Static).update(Text(printable(text), style))
+
+    def action_approve(self, hours: Decimal | None = None) -> None:
+        if self.entry is not None:
+            self.decide("approve", hours=hours)
+
+    def action_reject(self) -> None:
+        entry = self.entry
+        if entry is None:
+            return
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.decide("reject", reason=reason)
+
+        self.app.push_screen(Ask(f"Why is entry {entry.id} not billed?", "", _reason_check), answered)
+
+    def action_edit_hours(self) -> None:
+        entry = self.entry
+        if entry is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if text:
+                self.decide("approve", hours=parse_hours(text))
+
+        self.app.push_screen(Ask("Billable hours (e.g. 1.25, 1,5 or 1:30)", str(entry.billable_hours),
+                                 _hours_check), answered)
+
+    @work(exclusive=True, group="wizard", exit_on_error=False)
+    async def decide(self, decision: str, *, hours: Decimal | None = None, reason: str | None = None) -> None:
+        entry = self.entry
+        if entry is None:
+            return
+        tracking = self.tracking
+        try:
+            if decision == "approve":
+                await tracking.approve(entry.id, self.session, hours=hours)
+                self._say(f"Approved entry {entry.id}: {hours or entry.billable_hours} h", "green")
+            else:
+                await tracking.reject(entry.id, reason or "", self.session)
+                self._say(f"Rejected entry {entry.id}: {reason}", "yellow")
+        except DecisionRefused as error:
+            self._say(f"Not saved: {error}", "bold red")
+        self.entry = await tracking.next_entry(self.session)
+        self._draw()
+        if await tracking.ready_for_order(entry.customer_id):
+            self._offer_order(entry.customer_id, entry.customer_name)
+
+    def _offer_order(self, customer_id: int, name: str) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.make_order(customer_id)
+
+        lines = [Text(printable(f"{name} has no more pending time entries."))]
+        self.app.push_screen(ConfirmWrites(lines, any_live=False, question="Create the order for the approved time?"),
+                             answered)
+
+    @work(group="wizard-order", exit_on_error=False)
+    async def make_order(self, customer_id: int) -> None:
+        try:
+            order_id = await self.tracking.generate_order(customer_id)
+        except OrderRefused as error:
+            self._say(str(error), "yellow")
+            return
+        from hubtui.tui.screens.orders import OrderScreen
+
+        self.app.push_screen(OrderScreen(order_id))
+
+    def action_skip(self) -> None:
+        if self.entry is not None:
+            self.session.skipped.add(self.entry.id)
+            self._say(f"Skipped entry {self.entry.id}")
+            self.show_next()
+
+    @work(exclusive=True, group="wizard", exit_on_error=False)
+    async def action_undo(self) -> None:
+        try:
+            entry_id = await self.tracking.undo_last(self.session)
+        except DecisionRefused as error:
+            self._say(str(error), "bold red")
+            return
+        if entry_id is None:
+            self._say("Nothing to undo in this session")
+            return
+        self._say(f"Entry {entry_id} is pending again")
+        self.entry = await self.tracking.describe(entry_id, self.session)
+        self._draw()
+
+    def action_leave(self) -> None:
+        self.app.pop_screen()
+
+
+def _reason_check(text: str) -> str:
+    if not text.strip():
+        raise ValueError("Write a reason, e.g. 'internal work' or 'covered by the service agreement'")
+    return text.strip()
+
+
+def _hours_check(text: str) -> str:
+    try:
+        return str(parse_hours(text))
+    except InvalidHours as error:
+        raise ValueError(error.message) from None
