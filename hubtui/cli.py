@@ -68,7 +68,7 @@ async def open_hub(settings: Settings, *, demo: bool, customers: int | None = No
         return
 
     from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
-    from hubtui.services.demo import demo_settings, pointed_at_sandbox, seed_demo
+    from hubtui.services.demo import demo_settings, pointed_at_sandbox, seed_demo, seed_demo_time
 
     settings = demo_settings(settings)
     configure_logging(settings)
@@ -78,7 +78,9 @@ async def open_hub(settings: Settings, *, demo: bool, customers: int | None = No
         async with serve_sandboxes(SandboxOptions(companies=count)) as sandbox:
             log.info("demo: %d customers; vTiger sandbox %s, e-conomic sandbox %s",
                      count, sandbox.vtiger_url, sandbox.economic_url)
-            yield Hub(pointed_at_sandbox(settings, sandbox.env()), db, demo)
+            demo_hub = Hub(pointed_at_sandbox(settings, sandbox.env()), db, demo)
+            await seed_demo_time(db, demo_hub.settings)
+            yield demo_hub
     finally:
         await db.close()
 

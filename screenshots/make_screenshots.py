@@ -51,9 +51,27 @@ async def filtered_list(app: HubApp, pilot: Pilot[None]) -> None:
     await pilot.press(*"nordisk")
 
 
-async def customer_detail(app: HubApp, pilot: Pilot[None]) -> None:
-    await pilot.press(*"nordisk", "enter")
-    await until(pilot, lambda: "Hub record" in str(app.screen.query_one("#title").render()))
+async def diff(app: HubApp, pilot: Pilot[None]) -> None:
+    await pilot.press(*"dybbøl køl hold", "enter")
+    await until(pilot, lambda: getattr(app.screen, "reading", None) is not None)
+
+
+async def diff_review(app: HubApp, pilot: Pilot[None]) -> None:
+    await diff(app, pilot)
+    await pilot.press("s")
+
+
+async def wizard(app: HubApp, pilot: Pilot[None]) -> None:
+    await pilot.press("f4")
+    await until(pilot, lambda: getattr(app.screen, "entry", None) is not None)
+
+
+async def audit(app: HubApp, pilot: Pilot[None]) -> None:
+    await diff_review(app, pilot)
+    await pilot.press("y")
+    await until(pilot, lambda: getattr(app.screen, "last_result", None) is not None)
+    await pilot.press("f3")
+    await pilot.pause(0.5)
 
 
 async def systems(app: HubApp, pilot: Pilot[None]) -> None:
@@ -67,7 +85,8 @@ async def help_keys(app: HubApp, pilot: Pilot[None]) -> None:
 
 async def main() -> None:
     for name, steps in (("customer-list", customer_list), ("customer-list-filtered", filtered_list),
-                        ("customer-detail", customer_detail), ("systems", systems), ("help", help_keys)):
+                        ("diff", diff), ("diff-review", diff_review), ("wizard", wizard), ("audit", audit),
+                        ("systems", systems), ("help", help_keys)):
         await shoot(name, steps)
 
 

@@ -481,10 +481,10 @@ class VtigerClient:
 
         vTiger does not say how many rows will come, so pages are fetched ahead: the first one alone (most
         queries fit in one page, and then no request is wasted), then, once it came back full, up to
-        ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...), each freed slot asking for the
-        next offset. Pages are still yielded in order, and the first short page ends the read: the
-        requests already made past it (at most concurrency - 1, sent in the same round) are cancelled.
-        Every request still goes through the client's concurrency limit and the flood-control pacer.
+        ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...). Pages are still yielded in
+        order, and the first short page ends the read: the requests already sent past it (at most
+        concurrency - 1, in the same round) are cancelled. Every request goes through the client's
+        concurrency limit and the flood-control pacer as any other.
         """
         base = statement.strip().rstrip(";").strip()
         bare = _outside_literals(base).lower()
@@ -506,6 +506,9 @@ class VtigerClient:
         yield rows
         if len(rows) < QUERY_PAGE_SIZE:
             return
+        # No more pages in hand than may be in flight: a page is asked for only once the one ``concurrency``
+        # before it has been checked, so one at a time never asks for a page past the end, and more at a
+        # time asks for at most concurrency - 1.
         ahead: deque[asyncio.Task[list[dict[str, Any]]]] = deque()  # oldest offset first
         offset = QUERY_PAGE_SIZE
         try:

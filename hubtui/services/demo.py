@@ -33,3 +33,15 @@ async def seed_demo(db: Database, customers: int | None = None, reset: bool = Fa
     count = customers or DEFAULT_DEMO_CUSTOMERS
     await replace_all_customers(db, demo_companies(count))
     return count
+
+
+async def seed_demo_time(db: Database, settings: Settings) -> int:
+    """Give a fresh demo hub the sandbox's pending time entries, so the wizard has work; 0 if it has some."""
+    if await db.pool.fetchval("select exists(select 1 from time_entry)"):
+        return 0
+    from hubtui.connectors.vtiger import VtigerClient
+    from hubtui.services.importing import import_timelogs
+
+    async with VtigerClient(settings) as vtiger:
+        summary = await import_timelogs(db, settings, vtiger, full=True)
+    return summary.created
