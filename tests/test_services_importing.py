@@ -213,8 +213,15 @@ async def test_timelogs_import_as_pending_entries_and_leave_decided_ones_alone(
         assert entry["work_date"] == date.fromisoformat(raw["date_start"])
         assert entry["billable"] == (raw.get("billable") == "1")
         assert entry["description"] == decode_entities(raw.get("description", ""))
-        assert entry["contact"] == (raw.get("contact_id") or None)
-        assert entry["related_case"] == (raw.get("case_id") or None)
+        # The wizard shows names a person recognises, keeping the vTiger id for reference.
+        contact = sandbox.vtiger.records["Contacts"].get(raw.get("contact_id") or "")
+        assert entry["contact"] == (
+            f"{contact['firstname']} {contact['lastname']} ({raw['contact_id']})" if contact else None
+        )
+        case = sandbox.vtiger.records["HelpDesk"].get(raw.get("case_id") or "")
+        assert entry["related_case"] == (
+            f"{case['ticket_no']} {case['ticket_title']} ({raw['case_id']})" if case else None
+        )
     assert any('"Kundeportal"' in entry["description"] for entry in entries.values())
 
     decided = sorted(entries)[0]

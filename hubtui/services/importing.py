@@ -27,6 +27,7 @@ How an import run behaves, and why:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -505,8 +506,10 @@ async def import_timelogs(
             customers = await _linked_customers(conn)
             _report(progress, 0, None)
             statement = _changed_since(settings.vtiger_timelog_module, None if full else previous)
+            names: dict[str, str] = {}
             async for page in vtiger.query_pages(statement):
-                stored = await _store_timelogs(conn, fields, page, summary, hold, customers)
+                await _learn_names(vtiger, fields, page, names)
+                stored = await _store_timelogs(conn, fields, page, summary, hold, customers, names)
                 newest = _newest(newest, stored)
                 _report(progress, summary.read, None)
             watermark = hold.limit(newest, previous)
@@ -564,13 +567,42 @@ def _field_text(row: Mapping[str, Any], fields: Mapping[str, str], what: str) ->
     return "" if raw is None else str(raw).strip()
 
 
+def _named(names: Mapping[str, str], record_id: str) -> str | None:
+    return names.get(record_id, record_id) if record_id else None
+
+
 def _truthy(value: str) -> bool:
     return value.lower() in {"1", "yes", "true", "on"}
 
 
+async def _learn_names(vtiger: VtigerClient, fields: Mapping[str, str], page: Sequence[Mapping[str, Any]],
+                       names: dict[str, str]) -> None:
+    """Contact and case names for the wizard ("Jens Hansen (4x2280)"), read once per id.
+
+    Timelogs only hold record ids; a support person recognises names. A record that cannot be read keeps
+    its id: the entry is imported all the same."""
+    wanted = {_field_text(row, fields, what) for row in page for what in ("contact_id", "case_id")}
+    missing = sorted(record_id for record_id in wanted if record_id and record_id not in names)
+
+    async def learn(record_id: str) -> None:
+        try:
+            record = await vtiger.retrieve(record_id)
+        except ConnectorError as error:
+            log.warning("cannot read the name of %s: %s", record_id, error)
+            names[record_id] = record_id
+            return
+        person = " ".join(str(record.get(key) or "").strip() for key in ("firstname", "lastname")).strip()
+        number = str(record.get("ticket_no") or record.get("case_no") or "").strip()
+        title = str(record.get("ticket_title") or record.get("title") or "").strip()
+        label = person or " ".join(part for part in (number, title) if part)
+        names[record_id] = f"{label} ({record_id})" if label else record_id
+
+    await asyncio.gather(*(learn(record_id) for record_id in missing))
+
+
 async def _store_timelogs(
     conn: asyncpg.Connection, fields: Mapping[str, str], page: Sequence[Mapping[str, Any]],
-    summary: TimelogImportSummary, hold: _Hold, customers: Mapping[str, int],
+    summary: TimelogImportSummary, hold: _Hold, customers: Mapping[str, int], names: Mapping[str, str],
 ) -> str | None:
     """Write one page of timelogs as pending entries; return the newest `modifiedtime` in it.
     `customers` is the hub customer id by vTiger account id."""
@@ -608,12 +640,12 @@ async def _store_timelogs(
         entries.append((
             remote_id,
             customer_id,
-            _field_text(row, fields, "contact_id") or None,
+            _named(names, _field_text(row, fields, "contact_id")),
             work_date,
             minutes,
             _truthy(billable_text) if "billable" in fields else True,
             _field_text(row, fields, "description"),
-            _field_text(row, fields, "case_id") or None,
+            _named(names, _field_text(row, fields, "case_id")),
         ))
 
     if entries:
