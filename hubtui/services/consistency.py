@@ -14,7 +14,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import asyncpg
 
 from hubtui.config import Settings
 from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
@@ -33,6 +36,7 @@ from hubtui.services.audit import AuditRecord, get_event, record
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Outcome = Literal["written", "dry_run", "blocked", "disabled", "failed", "changed"]
 OUTCOME_WORDS = {
@@ -109,15 +113,19 @@ class ConsistencyService:
         self._mappings: tuple[FieldMapping, ...] | None = None
 
     async def mappings(self) -> tuple[FieldMapping, ...]:
-        """The field map with vTiger fields that `describe` does not list turned into "not in vTiger"."""
+        """The field map with vTiger fields that `describe` does not list turned into "not in vTiger".
+
+        Until vTiger has answered `describe` once, the configured map is used (and vTiger asked again next
+        time); a vTiger that hangs costs one timeout here, like any other vTiger read."""
         if self._mappings is not None:
             return self._mappings
         configured = field_map(self.settings)
         try:
-            known = set(await self.vtiger.field_names("Accounts"))
-        except ConnectorError as error:
-            log.warning("cannot check the vTiger field map against describe: %s", error)
-            return configured  # not cached: checked again once vTiger answers
+            described = await asyncio.wait_for(self.vtiger.describe("Accounts"), self.settings.http_timeout_seconds)
+        except (TimeoutError, ConnectorError) as error:
+            log.warning("cannot check the vTiger field map against describe: %s", error or "no answer in time")
+            return configured
+        known = {str(item.get("name")) for item in described.get("fields", [])}
         self._mappings = tuple(
             FieldMapping(m.hub, m.vtiger if m.vtiger in known else None, m.economic) for m in configured
         )
@@ -131,31 +139,42 @@ class ConsistencyService:
         )
         if hub_row is None:
             raise CustomerGone(f"customer {customer_id} no longer exists in the hub")
-        mappings = await self.mappings()
         hub = SystemRead("hub", {name: hub_row[name] for name in FIELDS}, modified=hub_row["updated_at"])
-        vtiger_read, economic_read = await asyncio.gather(
-            self._read_vtiger(customer_id, hub_row["vtiger_id"], mappings),
-            self._read_economic(customer_id, hub_row["economic_customer_number"], mappings),
+        # vTiger's describe (for the field map) runs inside the vTiger branch, so it never delays the others;
+        # e-conomic's side of the map does not depend on it.
+        (vtiger_read, mappings), economic_read = await asyncio.gather(
+            self._read_vtiger(customer_id, hub_row["vtiger_id"]),
+            self._read_economic(customer_id, hub_row["economic_customer_number"], field_map(self.settings)),
         )
         reads = {"hub": hub, "vtiger": vtiger_read, "economic": economic_read}
         comparison = compare_customer(
             hub.values, vtiger_read.values, economic_read.values, mappings, self.settings.trusted_systems
         )
-        await self._store_count(customer_id, comparison)
+        if vtiger_read.available or economic_read.available:
+            # With neither remote read there is nothing to count: keep the last real count.
+            await self._store_count(customer_id, comparison)
         return CustomerReading(customer_id, hub_row["name"], hub_row["vtiger_id"],
                                hub_row["economic_customer_number"], reads, comparison)
 
-    async def _read_vtiger(self, customer_id: int, vtiger_id: str | None,
-                           mappings: tuple[FieldMapping, ...]) -> SystemRead:
+    async def _read_vtiger(self, customer_id: int, vtiger_id: str | None
+                           ) -> tuple[SystemRead, tuple[FieldMapping, ...]]:
         if not vtiger_id:
-            return SystemRead("vtiger", None, reason="not linked: the customer has no vTiger id")
-        record_or_error = await self._timed(self.vtiger.retrieve(vtiger_id), "vTiger")
-        if isinstance(record_or_error, str):
-            return await self._unavailable("vtiger", vtiger_id, record_or_error, mappings)
-        account = without_nul(record_or_error)
+            return SystemRead("vtiger", None, reason="not linked: the customer has no vTiger id"), \
+                field_map(self.settings)
+
+        async def account_and_map() -> tuple[dict[str, Any], tuple[FieldMapping, ...]]:
+            return await self.vtiger.retrieve(vtiger_id), await self.mappings()
+
+        # One deadline for the whole vTiger branch (describe, when not yet known, and retrieve).
+        answer = await self._timed(account_and_map(), "vTiger")
+        if isinstance(answer, str):
+            mappings = self._mappings or field_map(self.settings)
+            return await self._unavailable("vtiger", vtiger_id, answer, mappings), mappings
+        record, mappings = answer
+        account = without_nul(record)
         await self._remember("vtiger", vtiger_id, customer_id, account, account.get("modifiedtime"))
         return SystemRead("vtiger", hub_view_of_vtiger(account, mappings),
-                          modified=str(account.get("modifiedtime") or "") or None)
+                          modified=str(account.get("modifiedtime") or "") or None), mappings
 
     async def _read_economic(self, customer_id: int, number: int | None,
                              mappings: tuple[FieldMapping, ...]) -> SystemRead:
@@ -169,7 +188,7 @@ class ConsistencyService:
         return SystemRead("economic", hub_view_of_economic(customer, mappings),
                           modified=str(customer.get("lastUpdated") or "") or None)
 
-    async def _timed(self, call: Awaitable[dict[str, Any]], title: str) -> dict[str, Any] | str:
+    async def _timed(self, call: Awaitable[T], title: str) -> T | str:
         """The record, or a one-line reason why it could not be read (its own timeout per system)."""
         timeout = self.settings.http_timeout_seconds
         try:
@@ -218,12 +237,14 @@ class ConsistencyService:
         """Write `plan`: one write per system, in parallel; then read the customer again."""
         systems = [s for s in plan.systems if only is None or s in set(only)]
         writers: dict[str, Callable[[CustomerReading, WritePlan], Awaitable[SystemResult]]] = {
-            "hub": self._write_hub, "vtiger": self._write_vtiger, "economic": self._write_economic,
+            "hub": partial(self._write_hub, event_type=event_type), "vtiger": self._write_vtiger,
+            "economic": self._write_economic,
         }
         outcomes = await asyncio.gather(*(writers[s](reading, plan.only(s)) for s in systems))
         result = ApplyResult()
         for system, outcome in zip(systems, outcomes, strict=True):
-            outcome.audit_id = await self._audit(reading, plan.only(system), outcome, event_type)
+            if outcome.audit_id is None:
+                outcome.audit_id = await self._audit(self.db.pool, reading, plan.only(system), outcome, event_type)
             result.results[system] = outcome
         try:
             result.reading = await self.read(reading.customer_id)
@@ -235,19 +256,31 @@ class ConsistencyService:
         before, after = plan.audit_values(system)
         return {name: (before[name], after[name]) for name in before}
 
-    async def _write_hub(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+    async def _write_hub(self, reading: CustomerReading, plan: WritePlan, *, event_type: str) -> SystemResult:
         changes = plan.hub
+        before, _ = plan.audit_values("hub")
         fields = self._fields(plan, "hub")
-        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=3))
-        # Guarded by updated_at: if someone changed the hub record since we read it, nothing is written.
-        status = await self.db.pool.execute(
-            f"update customer set {assignments}, updated_at = now() "
-            "where id = $1 and updated_at::text = $2",
-            reading.customer_id, reading.reads["hub"].modified, *changes.values(),
+        values = list(changes.values())
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=2))
+        # Guarded field by field: if anyone changed one of these fields since it was read (hubtui or psql),
+        # nothing is written. A blank stored value was read as empty (None).
+        first_guard = len(changes) + 2
+        guards = " and ".join(
+            f"(case when ${n}::text is null then nullif(btrim({name}), '') is null else {name} = ${n} end)"
+            for n, name in enumerate(changes, start=first_guard)
         )
-        if status.endswith(" 0"):
-            return SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
-        return SystemResult("hub", "written", fields, payload=dict(changes))
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                f"update customer set {assignments}, updated_at = now() where id = $1 and {guards}",
+                reading.customer_id, *values, *(before[name] for name in changes),
+            )
+            if status.endswith(" 0"):
+                result = SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
+            else:
+                result = SystemResult("hub", "written", fields, payload=dict(changes))
+            # In the same transaction as the change: a hub write never exists without its audit event.
+            result.audit_id = await self._audit(conn, reading, plan, result, event_type)
+        return result
 
     async def _write_vtiger(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
         fields = self._fields(plan, "vtiger")
@@ -288,10 +321,10 @@ class ConsistencyService:
         return SystemResult("economic", result.outcome, fields, result.reason,
                             payload=dict(result.payload or {}), log_id=result.log_id)
 
-    async def _audit(self, reading: CustomerReading, plan: WritePlan, outcome: SystemResult,
-                     event_type: str) -> int:
+    async def _audit(self, conn: asyncpg.Connection | asyncpg.Pool, reading: CustomerReading, plan: WritePlan,
+                     outcome: SystemResult, event_type: str) -> int:
         before, after = plan.audit_values(outcome.system)
-        return await record(self.db.pool, AuditRecord(
+        return await record(conn, AuditRecord(
             event_type=event_type,
             entity_type="customer",
             entity_id=str(reading.customer_id),
@@ -400,13 +433,16 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
         if done % 2000 == 0:
             report("comparing", done, total)
             await asyncio.sleep(0)  # let the screen breathe during a long comparison
+    available = {"hub": True, "vtiger": "vtiger" not in reasons, "economic": "economic" not in reasons}
+    if not (available["vtiger"] or available["economic"]):
+        # Nothing to compare the hub with: keep the last real counts rather than call everyone consistent.
+        return FleetCheck(checks, available, reasons, time.perf_counter() - started)
     report("saving the counts", total, total)
     await service.db.pool.execute(
         "update customer c set discrepancy_count = v.count, checked_at = now() "
         "from unnest($1::int[], $2::int[]) as v(id, count) where c.id = v.id",
         [c.customer_id for c in checks], [c.comparison.discrepancy_count for c in checks],
     )
-    available = {"hub": True, "vtiger": "vtiger" not in reasons, "economic": "economic" not in reasons}
     return FleetCheck(checks, available, reasons, time.perf_counter() - started)
 
 
