@@ -256,12 +256,15 @@ class RatePacer:
             daily_remaining=daily_remaining,
             seen_at=now,
         )
-        if old is not None and old.minute_reset_at == reset_at and old.minute_remaining is not None:
-            # Same window: a slow answer to an early request must not raise the count we have spent since.
-            # Only an epoch reset can tell that for sure; in the seconds form every answer gives another
-            # reset_at and the server's count is taken as it comes: the requests it cannot yet include are
-            # the ones in flight, and ``reserve`` (at least the client's concurrency) covers those.
-            if minute_remaining is not None:
+        if old is not None and old.minute_reset_at is not None and now < old.minute_reset_at:
+            # Still the window we know of (an epoch reset is the same in all its answers; the next window's
+            # answers come after it has ended). A slow answer to an early request must not raise the count
+            # we have spent since. Seconds-from-now are whole seconds, late by the rounding and the answer's
+            # latency, so every answer of a window gives another reset_at: the earliest is the closest,
+            # and waiting only until then is what keeps the pacer from over-waiting up to a second a window.
+            if reset_at is not None:
+                budget.minute_reset_at = min(old.minute_reset_at, reset_at)
+            if minute_remaining is not None and old.minute_remaining is not None:
                 budget.minute_remaining = min(old.minute_remaining, minute_remaining)
         self.budget = budget
         if daily_remaining is not None and daily_remaining <= self.reserve and not self._warned_daily:

@@ -263,10 +263,12 @@ class EconomicClient:
 
         Pages 0 .. concurrency-1 are asked for together: page 0 tells how many pages there are, and
         waiting for it before asking for any other would cost a round trip on every read of more than one
-        page. Once page 0 has answered, asked-for pages past the last one are cancelled and the remaining
-        pages are asked for (at most ``ECONOMIC_MAX_CONCURRENCY`` in flight, as for every request). A
-        collection smaller than the first round so costs up to concurrency-1 extra (empty) page requests:
-        cheap against e-conomic's daily quota, and it has no per-minute limit.
+        page. Once page 0 has answered, the pages after the first round are asked for (at most
+        ``ECONOMIC_MAX_CONCURRENCY`` in flight, as for every request). A collection smaller than the
+        first round so costs up to concurrency-1 extra requests for empty pages: cheap against
+        e-conomic's daily quota, and it has no per-minute limit. They are not waited for, but they went
+        out with page 0 and are normally answered by the time the needed pages are in; one that is not
+        is cancelled then (cancelling answered ones would only cost their connections).
         """
         tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}
 
@@ -289,9 +291,6 @@ class EconomicClient:
             results, size = pagination.get("results"), pagination.get("pageSize") or PAGE_SIZE
             if isinstance(results, int) and isinstance(size, int) and size > 0:
                 count = max(1, math.ceil(results / size))
-                for number, task in tasks.items():
-                    if number >= count:
-                        task.cancel()
                 bodies = await asyncio.gather(*(page(number) for number in range(count)))
             else:
                 # No count to plan by: follow nextPage, using the pages already asked for.

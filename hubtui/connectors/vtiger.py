@@ -8,7 +8,8 @@
 
 Every string value this client returns has its HTML entities decoded (``&amp;`` -> ``&``): vTiger stores
 some text HTML-encoded, and callers compare and show real text. Values put into a VTQL query always go
-through ``vtql_quote`` / ``vtql_identifier``. ``query`` pages past vTiger's 100-row cap by itself.
+through ``vtql_quote`` / ``vtql_identifier``. ``query`` pages past vTiger's 100-row cap by itself, with
+several pages in flight at a time.
 Writes use ``revise`` (the partial update) only, and ``VTIGER_SYNC_ENABLED=false`` turns them into a
 ``WriteResult`` with outcome ``"disabled"`` (see ``base.py`` for the result and error types).
 """
@@ -506,9 +507,9 @@ class VtigerClient:
         yield rows
         if len(rows) < QUERY_PAGE_SIZE:
             return
-        # No more pages in hand than may be in flight: a page is asked for only once the one ``concurrency``
-        # before it has been checked, so one at a time never asks for a page past the end, and more at a
-        # time asks for at most concurrency - 1.
+        # At most ``concurrency`` pages in hand: a page is asked for only once the one ``concurrency`` before
+        # it came back full, so one at a time never asks for a page past the end, and more at a time asks
+        # for at most concurrency - 1.
         ahead: deque[asyncio.Task[list[dict[str, Any]]]] = deque()  # oldest offset first
         offset = QUERY_PAGE_SIZE
         try:

@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from hubtui.connectors.base import ConnectorError, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
 from hubtui.core.billing import (
     EntryForBilling,
+    InvalidHours,
     OrderLineDraft,
     billable_hours,
     build_order_lines,
@@ -31,6 +32,7 @@ from hubtui.core.billing import (
     line_amount,
     next_order_number,
     order_total,
+    parse_hours,
 )
 from hubtui.core.draft_order import NotExportable, draft_order_payload, idempotency_key
 from hubtui.services.audit import AuditRecord, actor, record
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_MINUTES = 10
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")
-REPLAY_WINDOW = timedelta(hours=1)  # how long e-conomic replays an Idempotency-Key
 
 
 class DecisionRefused(Exception):
@@ -159,7 +160,12 @@ class TimeTracking:
     async def approve(self, entry_id: int, session: WizardSession | None = None,
                       hours: Decimal | None = None) -> None:
         """Approve with the hours rounded up per TIMETRACKING_ROUNDING_MINUTES, or with `hours` (edited)."""
-        if hours is None:
+        if hours is not None:
+            try:
+                hours = parse_hours(str(hours))  # the same rule as typed hours: > 0, ≤ 24, 2 decimals
+            except InvalidHours as error:
+                raise DecisionRefused(error.message) from None
+        else:
             minutes = await self.db.pool.fetchval("select duration_minutes from time_entry where id = $1", entry_id)
             if minutes is None:
                 raise DecisionRefused(f"time entry {entry_id} does not exist")
@@ -421,8 +427,12 @@ class OrderExport:
 
     async def _export_live(self, order: OrderView, payload: dict[str, Any], details: dict[str, Any]) -> ExportResult:
         row = order.row
-        key = idempotency_key(row["order_number"])
-        started = row["export_started_at"]
+        retry = row["export_started_at"] is not None
+        # The first attempt's key is derived from the order; an attempt after a definite rejection (key
+        # cleared below) gets a fresh one, or e-conomic would replay the old 400 for an hour.
+        key = row["idempotency_key"] or idempotency_key(
+            row["order_number"], attempt_scope="" if not retry else uuid.uuid4().hex[:8]
+        )
         # Recorded BEFORE the POST: if hubtui dies after e-conomic answered, the next attempt knows.
         await self.db.pool.execute(
             "update billing_order set idempotency_key = $2, export_started_at = coalesce(export_started_at, now()) "
@@ -432,9 +442,11 @@ class OrderExport:
         log.warning("EXECUTING WRITE OPERATION: export order %s to e-conomic", row["order_number"])
         try:
             draft = None
-            if started is not None and datetime.now(UTC) - started > REPLAY_WINDOW:
-                # e-conomic no longer replays the key: look for a draft made by the attempt that died.
+            if row["idempotency_key"] is not None:
+                # An earlier attempt may have created the draft and died before recording it. Replaying the key
+                # works only within e-conomic's hour, so look the draft up by our order number first.
                 draft = await self.economic.find_draft_by_reference(row["order_number"])
+                details["found_by_reference"] = draft is not None
             if draft is None:
                 result = await self.economic.create_draft_order(payload, key)
                 draft = result.response if isinstance(result.response, dict) else {}
@@ -442,6 +454,9 @@ class OrderExport:
         except WriteBlocked as error:  # the connector's own gate agrees with ours; kept for safety
             return await self._finish(order, "blocked", "export_blocked", str(error), details)
         except ConnectorError as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 429):
+                # e-conomic refused it: nothing was created, so the next attempt is a new request with a new key.
+                await self.db.pool.execute("update billing_order set idempotency_key = null where id = $1", row["id"])
             return await self._failed(order, error, details)
         number = draft.get("orderNumber")
         if not isinstance(number, int):
