@@ -1,8 +1,9 @@
-"""`hubtui demo` in a real terminal (tmux): filter, open a customer, go back, quit with ctrl+q."""
+"""`hubtui demo` in a real terminal (tmux): filter, open a customer's diff, go back, quit with ctrl+q."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -120,14 +121,20 @@ def test_demo_filter_open_back_quit(tmp_path: Path) -> None:
         others = [c.name for c in companies if c is not target]
         assert not [name for name in others if name in screen]
 
+        # Enter: the customer in the three systems (the demo runs the sandboxes), a: all fields.
         terminal.send("Enter")
-        screen = terminal.wait_for(f"Hub record: {target.name}", target.cvr_number or "",
-                                   what="the customer's detail screen")
-        assert target.vtiger_id in screen
+        title = f"{target.name}  hub #"
+        screen = terminal.wait_for(title, f"vTiger {target.vtiger_id} · e-conomic", "Choice · why",
+                                   what="the customer's diff screen")
+        assert "unavailable" not in screen  # all three systems answered
+        terminal.send("a")
+        cvr = target.cvr_number or ""
+        screen = terminal.wait_for(f"○ {cvr}", what="all fields, the CVR among them")
+        assert re.search(rf"^ CVR\s+○ {cvr}\s", screen, re.MULTILINE), screen  # the hub's column
 
         terminal.send("Escape")
         screen = terminal.wait_for("1 of 200 customers", what="the list again")
-        assert "Hub record" not in screen
+        assert title not in screen
 
         terminal.send("C-q")
         screen = terminal.wait_for(EXIT_MARKER, within=15, what="hubtui to exit")

@@ -1,4 +1,7 @@
-"""The customer list and detail screens, driven with keys the way a support person uses them."""
+"""The customer list, and the diff screen it opens, driven with keys the way a support person uses them.
+
+No remote system is configured here, so the diff shows the hub's values with vTiger and e-conomic
+"unavailable"; `test_tui_diff.py` drives the diff against the sandboxes."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
-from hubtui.tui.screens.customer_detail import CustomerDetailScreen
 from hubtui.tui.screens.customers import CustomerListScreen
+from hubtui.tui.screens.diff import DiffScreen
 from hubtui.tui.screens.help import HelpScreen
 from hubtui.tui.widgets.customer_table import CustomerTable
 
@@ -67,6 +70,24 @@ def list_screen(app: HubApp) -> CustomerListScreen:
     screen = app.screen
     assert isinstance(screen, CustomerListScreen), f"expected the customer list, got {screen!r}"
     return screen
+
+
+async def opened(pilot: Pilot[None], what: str = "the customer to open") -> DiffScreen:
+    """The diff screen Enter opened, once it has read the customer."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.reading is not None, what)
+    screen = app.screen
+    assert isinstance(screen, DiffScreen)
+    return screen
+
+
+async def focus_field(pilot: Pilot[None], diff: DiffScreen, field: str) -> None:
+    """Move the diff's cursor down to `field` with j: the focused row is shown in full below the table."""
+    for _ in range(len(diff.rows)):
+        if diff.rows[diff.table.cursor_row].field == field:
+            return
+        await pilot.press("j")
+    raise AssertionError(f"no {field} row on the diff screen")
 
 
 async def start(pilot: Pilot[None]) -> CustomerListScreen:
@@ -353,16 +374,21 @@ async def test_enter_opens_the_customer_and_escape_returns(db: Database, setting
         await type_text(pilot, target.vtiger_id)
         assert shown_names(screen) == [target.name]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerDetailScreen)
-                       and "Hub record" in screen_text(app), "the customer to open")
+        diff = await opened(pilot)
         text = screen_text(app)
-        assert f"Hub record: {target.name}" in text
-        for value in (target.cvr_number, target.address, target.city, target.postal_code, target.phone,
-                      target.invoice_email, target.vtiger_id, str(target.economic_customer_number)):
-            assert value and value in text, value
-        if target.hourly_rate is not None:
-            assert str(target.hourly_rate) in text
-        assert re.search(r"CVR\s+" + re.escape(target.cvr_number or ""), text)
+        assert (f"{target.name}  hub #{diff.customer_id} · vTiger {target.vtiger_id} · "
+                f"e-conomic {target.economic_customer_number}") in text
+        assert "vTiger unavailable: vTiger: VTIGER_URL is not set" in text
+        # a: all fields, with the hub's values (the remote systems are not configured here).
+        await pilot.press("a")
+        text = screen_text(app)
+        assert re.search(r"CVR\s+○ " + re.escape(target.cvr_number or "") + r"\s+\(unavailable\)", text)
+        for value in (target.cvr_number, target.address, target.city, target.postal_code, target.phone):
+            assert value and f"○ {value}" in text, value
+        for field in ("name", "email", "website", "invoice_email"):  # wider than their column: in full below
+            value = getattr(target, field)
+            await focus_field(pilot, diff, field)
+            assert f": hub {value}   vTiger unavailable" in screen_text(app), field
 
         await pilot.press("escape")
         await pilot.pause()
@@ -377,9 +403,8 @@ async def test_enter_opens_the_customer_and_escape_returns(db: Database, setting
         # Clearing the filter kept the cursor on the customer just seen; down is the next one.
         names = name_order(COMPANIES)
         expected = names[names.index(target.name) + 1]
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerDetailScreen)
-                       and "Hub record" in screen_text(app), "the customer to open")
-        assert f"Hub record: {expected}" in screen_text(app)
+        diff = await opened(pilot)
+        assert f"{expected}  hub #{diff.customer_id}" in screen_text(app)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
@@ -389,7 +414,8 @@ async def test_ctrl_d_shows_only_customers_with_discrepancies(db: Database, sett
     await seed(db)
     await db.pool.execute("update customer set discrepancy_count = 3 where id in (5, 17)")
     await db.pool.execute("update customer set discrepancy_count = 0 where id = 6")
-    app = HubApp(settings, db)
+    # The stored counts, without a start-up check replacing them (see the test below).
+    app = HubApp(settings.model_copy(update={"auto_check_consistency": False}), db)
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await pilot.press("ctrl+d")
@@ -402,6 +428,22 @@ async def test_ctrl_d_shows_only_customers_with_discrepancies(db: Database, sett
         await pilot.pause()
         assert len(screen.table.positions) == 200
         assert "only with discrepancies" not in screen_text(app)
+
+
+async def test_a_check_that_reaches_no_remote_system_keeps_the_stored_counts(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db)
+    await db.pool.execute("update customer set discrepancy_count = 3 where id in (5, 17)")
+    app = HubApp(settings, db)  # AUTO_CHECK_CONSISTENCY is on; no remote system is configured
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start(pilot)
+        await wait_for(pilot, lambda: app.fleet_checked, "the start-up consistency check")
+        await pilot.pause()
+        stored = await db.pool.fetch("select id from customer where discrepancy_count = 3 order by id")
+        assert [row["id"] for row in stored] == [5, 17]  # the database keeps them ...
+        index = screen.table.index
+        assert [index.discrepancies[index.ids.index(i)] for i in (5, 17)] == [3, 3]  # ... and so must the list
 
 
 async def test_f1_lists_the_keys(db: Database, settings: Settings) -> None:
@@ -433,13 +475,13 @@ async def test_ctrl_q_quits(db: Database, settings: Settings) -> None:
     assert app.return_code == 0
 
 
-async def test_ctrl_q_quits_from_the_detail_screen(db: Database, settings: Settings) -> None:
+async def test_ctrl_q_quits_from_the_diff_screen(db: Database, settings: Settings) -> None:
     await seed(db)
     app = HubApp(settings, db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerDetailScreen), "the detail screen")
+        await opened(pilot, "the diff screen")
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, "the app to exit", within=5)
 
@@ -460,12 +502,12 @@ async def test_danish_labels(db: Database, settings: Settings) -> None:
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerDetailScreen)
-                       and "Hub-post" in screen_text(app), "the customer to open")
+        await opened(pilot)
+        await pilot.press("a")
         text = screen_text(app)
-        for label in ("Hub-post", "Navn", "CVR Nummer", "Adresse", "Postnummer", "By", "Telefon",
-                      "Faktura email", "Timepris", "Uoverensstemmelser", "aldrig"):
-            assert label in text, label
+        for label in ("Navn", "CVR Nummer", "Adresse", "By", "Postnummer", "Land", "Telefon", "Mobil", "Email",
+                      "Hjemmeside", "Faktura email"):
+            assert re.search(rf"^ {label}\s+(○|not in)", text, re.MULTILINE), label
 
 
 async def test_keys_can_be_remapped_by_binding_id(db: Database, settings: Settings) -> None:
@@ -566,17 +608,20 @@ async def test_markup_and_escape_bytes_in_data_show_literally(db: Database, sett
             assert len(screen.table.positions) == 1, key
             assert visible(HOSTILE[key]) in screen_text(app)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, CustomerDetailScreen)
-                           and "Hub record" in screen_text(app), f"the {key} customer to open")
-            text = screen_text(app)
-            assert f"Hub record: {visible(HOSTILE[key])}" in text
+            diff = await opened(pilot, f"the {key} customer to open")
+            assert f"{visible(HOSTILE[key])}  hub #{diff.customer_id}" in screen_text(app)
+            await pilot.press("a")
+            assert f"Name: hub {visible(HOSTILE[key])}   vTiger unavailable" in screen_text(app)
             assert_no_raw_control(app)
             if key == "markup":
-                assert re.search(r"City\s+\[/\]", text)
+                assert re.search(r"City\s+○ \[/\]\s", screen_text(app))
             if key == "link":
-                assert "[b]kontakt@evil.dk" in text
+                await focus_field(pilot, diff, "email")
+                assert "Email: hub [b]kontakt@evil.dk   vTiger unavailable" in screen_text(app)
             if key == "ansi":
-                assert "Gade ␛]0;pwned␇ 1" in text
+                await focus_field(pilot, diff, "address")
+                assert "Address: hub Gade ␛]0;pwned␇ 1   vTiger unavailable" in screen_text(app)
+            assert_no_raw_control(app)
             await pilot.press("escape")
             await pilot.pause()
             assert app.screen is screen

@@ -208,6 +208,12 @@ class CustomerListScreen(Screen[None]):
         finally:
             box.remove_class("running")
         self.hub.fleet_checked = True
+        if not (result.systems_available["vtiger"] or result.systems_available["economic"]):
+            # Nothing was compared: the stored counts stay, and so does their age.
+            reasons = "; ".join(result.unavailable_reasons.values())
+            self.notify(printable(f"The consistency check could not run: {reasons}"), severity="error",
+                        markup=False)
+            return
         counts = {check.customer_id: check.comparison.discrepancy_count for check in result.customers}
         discrepancies = self.index.discrepancies
         for position, customer_id in enumerate(self.index.ids):

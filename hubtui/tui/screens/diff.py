@@ -7,6 +7,7 @@ safety flag, and asks before anything is sent.
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -105,6 +106,7 @@ class DiffScreen(Screen[None]):
             self.query_one("#title", Static).update(Text(str(error), "bold red"))
             return
         self.reading = reading
+        self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
         if not keep_choices:
             # Suggestions are pre-selected; everything else starts as "leave unchanged".
             self.choices = {
@@ -252,6 +254,8 @@ class DiffScreen(Screen[None]):
                 self.choices[comparison.field] = FieldChoice.custom(comparison.field, value)
                 self._redraw_row(comparison)
 
+        # The dialog edits text: control characters (which validation refuses anyway) must not reach the terminal.
+        start = "".join(char for char in start if char.isprintable())
         label = self.hub.labels(comparison.field)
         self.app.push_screen(Ask(f"New value for {label}", start, partial(validate, comparison.field)), typed)
 
@@ -339,6 +343,9 @@ class DiffScreen(Screen[None]):
             text.append(printable(f" ({fields})"))
             if outcome.message:
                 text.append(printable(f" — {outcome.message}"), "dim" if outcome.outcome == "written" else "")
+            if outcome.outcome == "dry_run" and outcome.payload:
+                text.append("\n  would send: ", "dim")
+                text.append(printable(json.dumps(outcome.payload, ensure_ascii=False, default=str)), "dim")
             text.append("\n")
         if result.failed_systems:
             text.append("Press r to retry the failed system(s) alone; F5 reads the customer again.", "bold")
@@ -348,6 +355,18 @@ class DiffScreen(Screen[None]):
         if self.reading is None or self.last_result is None or not self.last_result.failed_systems:
             self.notify("Nothing to retry", markup=False)
             return
-        # Planned again from the fresh reading, so the lost-update guard compares with what is there now.
+        self.retry(self.last_result.failed_systems)
+
+    @work(exclusive=True, group="diff-apply", exit_on_error=False)
+    async def retry(self, systems: list[str]) -> None:
+        # Read again first: the plan must start from what the systems hold now, and the lost-update guard
+        # compares with that.
+        self.reading = await self.hub.consistency.read(self.customer_id)
+        self._draw()
+        still_down = [s for s in systems if not self.reading.reads[s].available]
+        if still_down:
+            reasons = "; ".join(f"{system_name(s)}: {self.reading.reads[s].reason}" for s in still_down)
+            self.query_one("#results", Static).update(Text(printable(f"Still unavailable — {reasons}"), "bold red"))
+            return
         plan = build_plan(self.reading.comparison, self.choices)
-        self.apply(plan, only=self.last_result.failed_systems)
+        self.apply(plan, only=systems)
