@@ -13,6 +13,9 @@ The lower bound is the issue's: pages needed × latency / allowed concurrency, o
 limit makes that slower — the time the limit forces. The sandbox's flood control is a fixed window (reset
 before every measured read), so the limit only forces a wait once the read needs more requests than one
 window allows: then (windows − 1) × window length + the last window's requests × latency / concurrency.
+The goal is judged against that bound. It is also printed in whole rounds (a page takes at least one
+latency, so 10 pages through 8 slots take 2 latencies, not 1.25), and when even a read at 0 ms latency is
+slower than 1.3× either bound, the output says the goal is out of reach on this machine.
 
 One at a time (the seed's way: one `retrieve` / `GET /customers/{n}` per customer, sequentially) is
 measured on `--sample` customers and extrapolated linearly to all of them; the output says so.
@@ -332,37 +335,50 @@ async def one_at_a_time(
 
 @dataclass
 class Bound:
+    """The issue's lower bound, and the same bound counted in whole rounds of requests."""
+
     seconds: float
     kind: str
     formula: str
     note: str
+    # A page cannot come back in less than one latency, so `pages / concurrency` rounds up: 10 pages
+    # through 8 slots take 2 latencies, not 1.25. The goal is judged against `seconds`, as the issue defines
+    # it; this one says how much of the gap no client could close.
+    rounds_seconds: float
+    rounds_formula: str
 
 
 def lower_bound(pages: int, latency_s: float, concurrency: int, flood: tuple[int, float] | None) -> Bound:
+    ms = f"{latency_s * 1000:g} ms"
     latency_bound = pages * latency_s / concurrency
-    formula = f"{pages} pages × {latency_s * 1000:g} ms / {concurrency}"
+    formula = f"{pages} pages × {ms} / {concurrency}"
     rounds = math.ceil(pages / concurrency)
-    in_rounds = (f"in whole rounds of {concurrency}: {rounds} × {latency_s * 1000:g} ms = "
-                 f"{rounds * latency_s:.3f} s")
+    rounds_bound = rounds * latency_s
+    rounds_formula = f"{rounds} rounds of up to {concurrency} pages × {ms}"
     if flood is None:
-        return Bound(latency_bound, "latency / concurrency", formula, f"no rate limit; {in_rounds}")
+        return Bound(latency_bound, "latency / concurrency", formula, "no rate limit", rounds_bound,
+                     rounds_formula)
     limit, window = flood
     sustained = pages * window / limit
     windows = math.ceil(pages / limit)
     if windows <= 1:
         note = (f"flood limit {limit}/{window:g} s not binding: {pages} requests fit one window's budget, "
-                f"which is there at once (the sustained rate would give {sustained:.2f} s); {in_rounds}")
-        return Bound(latency_bound, "latency / concurrency", formula, note)
+                f"which is there at once (the sustained rate would give {sustained:.2f} s)")
+        return Bound(latency_bound, "latency / concurrency", formula, note, rounds_bound, rounds_formula)
     last = pages - (windows - 1) * limit
     flood_bound = (windows - 1) * window + last * latency_s / concurrency
     if flood_bound <= latency_bound:
-        note = f"the flood limit would allow {flood_bound:.2f} s; {in_rounds}"
-        return Bound(latency_bound, "latency / concurrency", formula, note)
+        note = f"the flood limit would allow {flood_bound:.2f} s"
+        return Bound(latency_bound, "latency / concurrency", formula, note, rounds_bound, rounds_formula)
+    last_rounds = math.ceil(last / concurrency)
+    flood_rounds = (windows - 1) * window + last_rounds * latency_s
     return Bound(
         flood_bound, "flood limit",
-        f"({windows} windows − 1) × {window:g} s + {last} pages × {latency_s * 1000:g} ms / {concurrency}",
+        f"({windows} windows − 1) × {window:g} s + {last} pages × {ms} / {concurrency}",
         f"{pages} requests need {windows} windows of {limit}; latency alone {latency_bound:.2f} s, "
         f"at the sustained rate {sustained:.2f} s",
+        max(flood_rounds, rounds_bound),
+        f"({windows} windows − 1) × {window:g} s + {last_rounds} rounds of up to {concurrency} pages × {ms}",
     )
 
 
@@ -388,23 +404,21 @@ async def measure(system: System, sandbox: Sandbox, args: argparse.Namespace) ->
     pages = max(1, math.ceil(median.rows / system.page_rows))
     flood = (sandbox.flood_limit, sandbox.flood_window_s) if system.key == "vtiger" else None
     bound = lower_bound(pages, latency_s, system.concurrency, flood)
-    ratio = median.seconds / bound.seconds if bound.seconds else math.inf
     print(f"  read             {median.rows:,} customers in {median.seconds:.3f} s"
           f"  (runs: {' '.join(f'{r.seconds:.3f}' for r in runs)} s)")
+    ahead = median.client_requests - pages
+    extra = f" ({ahead} more: pages past the end, asked for ahead)" if ahead > 0 else ""
     print(f"  requests         {median.sandbox_requests} received by the sandbox, "
-          f"{median.client_requests} counted by the client; {pages} pages needed")
-    print(f"  lower bound      {bound.seconds:.3f} s = {bound.formula}  [bound: {bound.kind}]")
+          f"{median.client_requests} counted by the client; {pages} pages needed{extra}")
+    print(f"  lower bound      {bound.seconds:.3f} s = {bound.formula}  [bound: {bound.kind}; the goal's]")
     print(f"{INDENT}({bound.note})")
-    if bound.seconds:
-        print(f"  vs lower bound   {ratio:.2f}×  "
-              f"(goal ≤ {GOAL_BOUND_RATIO:g}×: {verdict(ratio <= GOAL_BOUND_RATIO)})")
-    else:
-        print("  vs lower bound   n/a: at 0 ms latency the bound is 0")
+    print(f"{INDENT}in whole rounds {bound.rounds_seconds:.3f} s = {bound.rounds_formula}")
     print(f"  where time goes  {t.mean_in_flight:.2f} requests in flight on average, max {t.max_in_flight} "
           f"(allowed {system.concurrency}); {t.idle_s:.3f} s with none in flight")
     print(f"{INDENT}request median {t.median_request_ms:.0f} ms, max {t.max_request_ms:.0f} ms "
           f"(latency {args.latency_ms} ms); {t.megabytes:.1f} MB received; client CPU "
           f"{median.client_cpu_s:.2f} s; pacing waits {median.pacer_wait_s:.2f} s")
+    floor: BulkRun | None = None
     if args.latency_ms and args.zero_latency_check and bound.kind != "flood limit":
         await sandbox.set_latency(system.key, 0)
         try:
@@ -413,6 +427,18 @@ async def measure(system: System, sandbox: Sandbox, args: argparse.Namespace) ->
             await sandbox.set_latency(system.key, args.latency_ms)
         print(f"{INDENT}at 0 ms latency the same read takes {floor.seconds:.3f} s: the HTTP and JSON work "
               "the bound leaves out")
+    if bound.seconds:
+        ratio = median.seconds / bound.seconds
+        print(f"  vs lower bound   {ratio:.2f}× the bound above "
+              f"(goal ≤ {GOAL_BOUND_RATIO:g}×: {verdict(ratio <= GOAL_BOUND_RATIO)}; the verdict that counts)")
+        in_rounds = median.seconds / bound.rounds_seconds
+        print(f"{INDENT}{in_rounds:.2f}× the bound in whole rounds "
+              f"(≤ {GOAL_BOUND_RATIO:g}× there: {verdict(in_rounds <= GOAL_BOUND_RATIO)}; for information)")
+        if floor is not None and floor.seconds > GOAL_BOUND_RATIO * bound.rounds_seconds:
+            print(f"{INDENT}out of reach here: with no latency at all this read takes {floor.seconds:.3f} s, "
+                  f"already more than {GOAL_BOUND_RATIO:g}× either bound")
+    else:
+        print("  vs lower bound   n/a: at 0 ms latency the bound is 0")
 
     sample = rows[: args.sample]
     seconds, client_count, sandbox_count = await one_at_a_time(system, sandbox, sample)
@@ -446,7 +472,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"goals: ≤ {GOAL_BOUND_RATIO:g}× the lower bound, "
               f"≥ {GOAL_SPEEDUP:g}× faster than one at a time")
         print(f"bulk figures: median of {args.runs} run{'s' if args.runs != 1 else ''}, "
-              "each with a fresh client and a fresh flood-control window")
+              "each with a fresh client and a fresh flood-control window; the sandboxes keep each record's "
+              "encoded JSON once served, so a system's first run is its cold one")
         for system in systems(sandbox.env):
             await measure(system, sandbox, args)
     print(f"\nbenchmark wall time {time.perf_counter() - started:.1f} s")

@@ -203,37 +203,71 @@ async def test_connection_test_reports_the_agreement_and_the_flags(sandbox: Runn
     assert report["agreement_number"] and report["company"]
 
 
-async def test_customers_page_past_1000(sandbox: RunningSandbox) -> None:
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+async def test_customers_page_past_1000(sandbox: RunningSandbox, concurrency: int) -> None:
     expected = len(sandbox.economic.customers)
-    assert expected > 2000
-    async with client_for(sandbox) as books:
+    assert 2000 < expected <= 3000
+    async with client_for(sandbox, economic_max_concurrency=concurrency) as books:
         customers = await books.customers()
-        assert books.request_count == 3
+        # Pages 0 .. concurrency-1 go out together, before page 0 tells that there are 3: with 8, pages
+        # 3-7 are asked for too (and cancelled); otherwise not a request more than the 3 pages.
+        assert books.request_count == max(3, concurrency)
     assert [c["customerNumber"] for c in customers] == sorted(sandbox.economic.customers)
 
 
-class InFlightCounter(httpx.AsyncHTTPTransport):
-    """Counts requests waiting for an answer at the same time."""
+class RequestTimes(httpx.AsyncHTTPTransport):
+    """When each page was asked for and answered, by `skippages`, and how many were out at once."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.asked: dict[int, float] = {}
+        self.answered: dict[int, float] = {}
         self.in_flight = self.peak = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("skippages", "-1"))
+        self.asked[page] = time.perf_counter()
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
-            return await super().handle_async_request(request)
+            response = await super().handle_async_request(request)
         finally:
             self.in_flight -= 1
+        self.answered[page] = time.perf_counter()
+        return response
 
 
-async def test_later_pages_are_fetched_concurrently(sandbox: RunningSandbox) -> None:
-    sandbox.economic.faults.latency_ms = 100
-    counter = InFlightCounter()
-    async with EconomicClient(make_settings(sandbox), transport=counter, retry=FAST_RETRY) as books:
-        await books.customers()
-    assert counter.peak == 2  # page 0 alone (it tells the count), then pages 1 and 2 side by side
+async def test_the_first_pages_are_asked_for_together(sandbox: RunningSandbox) -> None:
+    sandbox.economic.faults.latency_ms = 100  # every answer takes 100 ms: what overlaps is plain to see
+    times = RequestTimes()
+    settings = make_settings(sandbox, economic_max_concurrency=2)
+    async with EconomicClient(settings, transport=times, retry=FAST_RETRY) as books:
+        customers = await books.customers()
+    assert len(customers) == len(sandbox.economic.customers)
+    assert times.peak == 2
+    assert times.asked[1] < times.answered[0]  # page 1 did not wait for page 0 to tell the count
+    assert times.asked[2] > times.answered[0]  # page 2 waited for a free slot (and for the count)
+
+
+async def test_without_a_count_the_pages_are_followed_by_next_page() -> None:
+    items = [{"customerNumber": n} for n in range(1, 26)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        size, skip = int(request.url.params["pagesize"]), int(request.url.params["skippages"])
+        assert size == 1000
+        chunk = items[skip * 10:(skip + 1) * 10]  # a server that pages by 10 and tells no count
+        pagination = {"nextPage": f"/customers?skippages={skip + 1}"} if (skip + 1) * 10 < len(items) else {}
+        return httpx.Response(200, json={"collection": chunk, "pagination": pagination})
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        economic_api_url="http://economic.invalid",
+        economic_app_secret_token="secret-token",
+        economic_agreement_grant_token="grant-token",
+        economic_max_concurrency=2,
+    )
+    async with EconomicClient(settings, transport=httpx.MockTransport(answer), retry=FAST_RETRY) as books:
+        assert await books.customers() == items
 
 
 async def test_customers_updated_since_reads_only_recent_changes(sandbox: RunningSandbox) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 from hubtui.config import Settings
@@ -185,6 +189,42 @@ async def test_pacer_never_waits_longer_than_its_cap() -> None:
     assert fake.slept == [65]
 
 
+async def test_pacer_reads_a_small_reset_as_seconds_from_now() -> None:
+    fake = FakeTime()
+    pacer = RatePacer(reserve=2, clock=fake.clock, sleep=fake.sleep)
+    pacer.observe({"X-FloodControl-Remaining": "1", "X-FloodControl-Reset": "12"})  # the sandbox's form
+    assert pacer.budget is not None and pacer.budget.minute_reset_at == fake.now + 12
+    await pacer.wait_turn()
+    assert fake.slept == [12]
+
+
+async def test_pacer_keeps_the_earliest_reset_of_a_window() -> None:
+    fake = FakeTime()
+    pacer = RatePacer(reserve=2, clock=fake.clock, sleep=fake.sleep)
+    start = fake.now
+    pacer.observe({"X-FloodControl-Remaining": "5", "X-FloodControl-Reset": "10"})
+    fake.now += 0.9  # whole seconds: 9.1 s left is still "10", and an early answer can arrive late
+    pacer.observe({"X-FloodControl-Remaining": "6", "X-FloodControl-Reset": "10"})
+    assert pacer.budget is not None
+    assert pacer.budget.minute_reset_at == start + 10 and pacer.budget.minute_remaining == 5
+    pacer.observe({"X-FloodControl-Remaining": "2", "X-FloodControl-Reset": "10"})
+    await pacer.wait_turn()
+    assert fake.slept == [pytest.approx(9.1)]  # until the earliest reset, not the latest answer's 10 s
+    pacer.observe({"X-FloodControl-Remaining": "59", "X-FloodControl-Reset": "60"})  # the next window
+    assert pacer.budget.minute_reset_at == fake.now + 60 and pacer.budget.minute_remaining == 59
+
+
+async def test_pacer_spreads_over_at_most_its_cap_whatever_the_reset_says() -> None:
+    fake = FakeTime()
+    pacer = RatePacer(reserve=2, max_wait=60, clock=fake.clock, sleep=fake.sleep)
+    # 10 of 60 left, with a reset centuries away (a skewed clock or another unit): spread over 60 s at
+    # most, not one request a minute
+    pacer.observe({"X-FloodControl-MinuteLimit": "60", "X-FloodControl-Remaining": "10",
+                   "X-FloodControl-Reset": "15349121212"})
+    await pacer.wait_turn()
+    assert fake.slept == [pytest.approx(6)]
+
+
 # Reads.
 
 
@@ -206,17 +246,20 @@ async def test_module_connection_test_opens_and_closes_its_own_client(sandbox: R
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_query_pages_past_the_100_row_cap(sandbox: RunningSandbox, flavour: str) -> None:
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_query_pages_past_the_100_row_cap(sandbox: RunningSandbox, flavour: str, concurrency: int) -> None:
     expected = len(sandbox.vtiger.accounts)
-    assert expected > 300
-    async with client_for(sandbox, flavour) as crm:
+    assert expected > 300 and expected % 100  # the last page is short
+    async with client_for(sandbox, flavour, vtiger_max_concurrency=concurrency) as crm:
         before = crm.request_count
         rows = await crm.query("select * from Accounts")
         sent = crm.request_count - before
     assert len(rows) == expected
-    assert len({row["id"] for row in rows}) == expected
+    assert [row["id"] for row in rows] == sorted(sandbox.vtiger.accounts, key=lambda i: int(i.split("x")[1]))
     login = 2 if flavour == "webservice" else 0  # getchallenge + login
-    assert sent == expected // 100 + 1 + login
+    pages = expected // 100 + 1
+    # Pages are asked for ahead; the ones past the short last page can have gone out in its round.
+    assert pages + login <= sent <= pages + login + concurrency - 1
 
 
 async def test_query_keeps_a_given_order_and_adds_id_as_tie_breaker(sandbox: RunningSandbox) -> None:
@@ -232,6 +275,95 @@ async def test_query_refuses_a_limit_of_its_own(sandbox: RunningSandbox) -> None
             await crm.query("select * from Accounts limit 5;")
         # the word inside a quoted value is data, not a clause
         assert await crm.query("select * from Accounts where accountname = 'No limit ApS'") == []
+
+
+class PageTimes(httpx.AsyncHTTPTransport):
+    """When each query page was asked for and answered, by offset, and how many were out at once."""
+
+    def __init__(self, *, fail_offset: int | None = None, slow_from: int | None = None) -> None:
+        super().__init__()
+        self.asked: dict[int, float] = {}
+        self.answered: dict[int, float] = {}
+        self.in_flight = self.peak = 0
+        self.fail_offset = fail_offset
+        self.slow_from = slow_from
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        match = re.search(r"limit (\d+),", request.url.params.get("query", ""))
+        offset = int(match.group(1)) if match else -1
+        if offset == self.fail_offset:
+            raise httpx.ConnectError("the sandbox is unreachable for this page", request=request)
+        if self.slow_from is not None and offset >= self.slow_from:
+            await asyncio.sleep(1.0)
+        self.asked[offset] = time.perf_counter()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            response = await super().handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+        self.answered[offset] = time.perf_counter()
+        return response
+
+
+def pages_first_id(sandbox: RunningSandbox) -> str:
+    return min(sandbox.vtiger.accounts, key=lambda record_id: int(record_id.split("x")[1]))
+
+
+def page_tasks_left() -> list[asyncio.Task[Any]]:
+    """Page fetches of `query_pages` still running."""
+    return [task for task in asyncio.all_tasks()
+            if "query_pages" in task.get_coro().__qualname__ and not task.done()]  # type: ignore[union-attr]
+
+
+async def test_pages_are_fetched_several_at_a_time_and_yielded_in_order(sandbox: RunningSandbox) -> None:
+    expected = len(sandbox.vtiger.accounts)
+    async with client_for(sandbox, vtiger_max_concurrency=1) as crm:
+        one_at_a_time = await crm.query("select * from Accounts")
+    sandbox.vtiger.faults.latency_ms = 50  # every answer takes 50 ms: what overlaps is plain to see
+    times = PageTimes()
+    settings = make_settings(sandbox, vtiger_max_concurrency=4)
+    async with VtigerClient(settings, transport=times, retry=FAST_RETRY) as crm:
+        pages = [page async for page in crm.query_pages("select * from Accounts")]
+    assert [row for page in pages for row in page] == one_at_a_time  # the same rows in the same order
+    assert [len(page) for page in pages] == [100] * (expected // 100) + [expected % 100]
+    # the first page alone (a one-page result wastes nothing), then four at a time
+    assert all(times.answered[0] < asked for offset, asked in times.asked.items() if offset)
+    assert times.peak == 4
+    assert all(times.asked[offset] < times.answered[100] for offset in (100, 200, 300, 400))
+    assert not page_tasks_left()
+
+
+async def test_a_result_of_whole_pages_ends_at_the_empty_page(sandbox: RunningSandbox) -> None:
+    numbers = sorted(int(record_id.split("x")[1]) for record_id in sandbox.vtiger.accounts)
+    last = f"3x{numbers[199]}"
+    async with client_for(sandbox) as crm:
+        pages = [page async for page in crm.query_pages(f"select id from Accounts where id <= '{last}'")]
+    assert [len(page) for page in pages] == [100, 100, 0]
+    assert [row["id"] for page in pages for row in page] == [f"3x{n}" for n in numbers[:200]]
+
+
+async def test_a_failing_page_ends_the_read_and_leaves_nothing_running(sandbox: RunningSandbox) -> None:
+    times = PageTimes(fail_offset=200)
+    settings = make_settings(sandbox, http_max_retries=0)
+    async with VtigerClient(settings, transport=times, retry=FAST_RETRY) as crm:
+        with pytest.raises(Unavailable):
+            await crm.query("select * from Accounts")
+        assert not page_tasks_left()
+
+
+async def test_stopping_early_leaves_nothing_running(sandbox: RunningSandbox) -> None:
+    times = PageTimes(slow_from=200)  # the pages after the second stay out for a second
+    async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
+        started = time.perf_counter()
+        async with contextlib.aclosing(crm.query_pages("select * from Accounts")) as pages:
+            async for page in pages:
+                if page[0]["id"] != pages_first_id(sandbox):
+                    assert len(page_tasks_left()) >= 3  # offsets 200-400 are on their way
+                    break
+        assert not page_tasks_left()
+        assert time.perf_counter() - started < 0.9  # cancelled, not waited for
+        assert 300 not in times.answered
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -441,6 +573,17 @@ async def test_pacing_keeps_a_bulk_read_under_the_flood_limit(sandbox: RunningSa
         assert crm.request_count == sandbox.vtiger.request_count  # nothing refused, nothing repeated
     assert len(rows) == len(sandbox.vtiger.accounts)
     assert budget is not None and budget.minute_limit == 4 and budget.daily_limit is not None
+    assert crm.pacer.waited_seconds > 0
+
+
+async def test_pacing_holds_with_pages_fetched_ahead(sandbox: RunningSandbox) -> None:
+    # 8 requests a second, up to four at a time, no retries: a single 429 would fail the read
+    sandbox.vtiger.faults.flood_limit = 8
+    sandbox.vtiger.faults.flood_window_s = 1.0
+    async with client_for(sandbox, http_max_retries=0, vtiger_max_concurrency=4) as crm:
+        await crm.me()
+        rows = await crm.query("select * from Accounts")
+    assert len(rows) == len(sandbox.vtiger.accounts)
     assert crm.pacer.waited_seconds > 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
+import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +17,8 @@ import jsonschema
 import pytest
 
 from hubtui.sandbox.demo_data import demo_companies
-from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, faults_from_options
+from hubtui.sandbox.economic_app import render_customer
+from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, faults_from_options, json_bytes
 from hubtui.sandbox.remote_data import (
     ECONOMIC_ONLY_CUSTOMER_NUMBER,
     MISSING_FROM_ECONOMIC_INDEX,
@@ -29,6 +32,7 @@ from hubtui.sandbox.server import (
     SANDBOX_VTIGER_USERNAME,
     RunningSandbox,
     SandboxOptions,
+    _bind,
     serve_sandboxes,
 )
 
@@ -492,6 +496,63 @@ async def test_shutdown_is_quick_with_a_hanging_request() -> None:
     with pytest.raises(httpx.HTTPError):
         (await pending).raise_for_status()
     await client.aclose()
+
+
+# ------------------------------------------------------------------------------------- speed, not faults
+
+def test_the_listening_socket_is_tcp_with_nodelay() -> None:
+    sock = _bind("127.0.0.1", 0)
+    try:
+        # asyncio sets TCP_NODELAY on accepted connections only when the socket says IPPROTO_TCP
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
+
+
+async def test_small_answers_are_not_held_back(economic: httpx.AsyncClient, vtiger: httpx.AsyncClient) -> None:
+    # With Nagle's algorithm on, the body written after the headers waited for the client's delayed ACK:
+    # ~40 ms on every request. Without it a request to the sandbox takes a millisecond or two.
+    for client, path, params in ((economic, "/customers/10001", None), (vtiger, "/retrieve", {"id": "3x1001"})):
+        durations = []
+        for _ in range(10):
+            started = time.perf_counter()
+            (await client.get(path, params=params)).raise_for_status()
+            durations.append(time.perf_counter() - started)
+        assert statistics.median(durations) < 0.02, path
+
+
+async def test_pages_joined_from_encoded_records_are_the_plain_encoding(
+        sandbox: RunningSandbox, vtiger: httpx.AsyncClient, economic: httpx.AsyncClient) -> None:
+    vtql = "select * from Accounts order by id limit 200,100;"
+    for _ in range(2):  # the first read encodes each record, the second joins what was kept
+        page = await vtiger.get("/query", params={"query": vtql})
+        assert page.content == json_bytes({"success": True, "result": sandbox.vtiger.query(vtql)})
+        listing = await economic.get("/customers", params={"pagesize": 1000, "skippages": 1})
+        body = listing.json()
+        customers = [render_customer(sandbox.economic.customers[c["customerNumber"]], sandbox.economic_url)
+                     for c in body["collection"]]
+        assert len(customers) == 1000
+        assert listing.content == json_bytes({"collection": customers, "pagination": body["pagination"],
+                                              "metaData": body["metaData"], "self": body["self"]})
+
+
+async def test_a_write_shows_in_the_next_page_read(vtiger: httpx.AsyncClient,
+                                                   economic: httpx.AsyncClient) -> None:
+    vtql = "select * from Accounts order by id limit 0,100;"
+    record_id = (await query(vtiger, vtql))[40]["id"]
+    element = {"id": record_id, "bill_city": "Skagen"}
+    assert (await vtiger.post("/revise", data={"element": json.dumps(element)})).status_code == 200
+    assert {row["id"]: row for row in await query(vtiger, vtql)}[record_id]["bill_city"] == "Skagen"
+
+    params = {"pagesize": 1000, "skippages": 0}
+    customer = (await economic.get("/customers", params=params)).json()["collection"][40]
+    customer["city"] = "Skagen"
+    number = customer["customerNumber"]
+    assert (await economic.put(f"/customers/{number}", json=customer)).status_code == 200
+    listed = {c["customerNumber"]: c for c in (await economic.get("/customers", params=params)).json()["collection"]}
+    assert listed[number]["city"] == "Skagen"
+    assert (await economic.get(f"/customers/{number}")).json() == listed[number]
 
 
 # -------------------------------------------------------------------------------------- data and options
