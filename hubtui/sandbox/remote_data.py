@@ -21,14 +21,13 @@ about a third carry `case_id`, a HelpDesk ticket of the same account.
 
 from __future__ import annotations
 
-import gc
 import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from hubtui.core.memory import collector_paused
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 
 ACCOUNTS_PREFIX = "3"
@@ -99,20 +98,8 @@ def build_remote_data(
     this function adds about half a second for 100,000 companies.
     """
     company_list = list(companies) if companies is not None else demo_companies(count, seed)
-    with _collector_paused():
+    with collector_paused():
         return _build(company_list, seed)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Building ~200,000 dicts would trigger many full garbage collections for nothing (they are all live)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build(company_list: list[DemoCompany], seed: int) -> RemoteData:

@@ -92,6 +92,27 @@ async def record(conn: asyncpg.Connection | asyncpg.Pool, event: AuditRecord) ->
     )
 
 
+async def record_all(conn: asyncpg.Connection | asyncpg.Pool, events: list[AuditRecord]) -> list[int]:
+    """Write several events in one round trip, in the given order; return their ids in that order."""
+    if not events:
+        return []
+    columns = list(zip(*(
+        (e.event_type, e.entity_type, e.entity_id, e.customer_id, e.system, e.outcome, _json(e.before),
+         _json(e.after), e.message, e.remote_log_id, e.dry_run) for e in events
+    ), strict=True))
+    rows = await conn.fetch(
+        "insert into audit_event (event_type, entity_type, entity_id, customer_id, system, outcome, before, "
+        "after, message, remote_log_id, dry_run, actor) "
+        "select t.a, t.b, t.c, t.d, t.e, t.f, t.g, t.h, t.i, t.j, t.k, $12 "
+        "from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], "
+        "$7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::bool[]) with ordinality "
+        "as t(a, b, c, d, e, f, g, h, i, j, k, n) order by n returning id",
+        *columns, actor(),
+    )
+    # Ids come from one sequence in insertion order, which follows `order by n`.
+    return sorted(row["id"] for row in rows)
+
+
 async def recent_events(
     db: Database,
     *,

@@ -17,8 +17,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-import asyncpg
-
 from hubtui.config import Settings
 from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
@@ -30,9 +28,10 @@ from hubtui.core.compare import (
     hub_view_of_vtiger,
 )
 from hubtui.core.fields import FIELDS, FieldMapping, field_map, without_nul
+from hubtui.core.memory import collector_paused
 from hubtui.core.plan import WritePlan, undo_plan
 from hubtui.core.safety import write_mode
-from hubtui.services.audit import AuditRecord, get_event, record
+from hubtui.services.audit import AuditRecord, get_event, record, record_all
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -240,12 +239,15 @@ class ConsistencyService:
             "hub": partial(self._write_hub, event_type=event_type), "vtiger": self._write_vtiger,
             "economic": self._write_economic,
         }
-        outcomes = await asyncio.gather(*(writers[s](reading, plan.only(s)) for s in systems))
-        result = ApplyResult()
-        for system, outcome in zip(systems, outcomes, strict=True):
-            if outcome.audit_id is None:
-                outcome.audit_id = await self._audit(self.db.pool, reading, plan.only(system), outcome, event_type)
-            result.results[system] = outcome
+        outcomes = await asyncio.gather(*(writers[system](reading, plan.only(system)) for system in systems))
+        result = ApplyResult(dict(zip(systems, outcomes, strict=True)))
+        # The hub's event went with its transaction; the remote systems' go in together, in one round trip.
+        remote = [outcome for outcome in outcomes if outcome.audit_id is None]
+        ids = await record_all(self.db.pool, [
+            self._audit_record(reading, plan.only(outcome.system), outcome, event_type) for outcome in remote
+        ])
+        for outcome, audit_id in zip(remote, ids, strict=True):
+            outcome.audit_id = audit_id
         try:
             result.reading = await self.read(reading.customer_id)
         except CustomerGone:
@@ -279,7 +281,7 @@ class ConsistencyService:
             else:
                 result = SystemResult("hub", "written", fields, payload=dict(changes))
             # In the same transaction as the change: a hub write never exists without its audit event.
-            result.audit_id = await self._audit(conn, reading, plan, result, event_type)
+            result.audit_id = await record(conn, self._audit_record(reading, plan, result, event_type))
         return result
 
     async def _write_vtiger(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
@@ -321,10 +323,10 @@ class ConsistencyService:
         return SystemResult("economic", result.outcome, fields, result.reason,
                             payload=dict(result.payload or {}), log_id=result.log_id)
 
-    async def _audit(self, conn: asyncpg.Connection | asyncpg.Pool, reading: CustomerReading, plan: WritePlan,
-                     outcome: SystemResult, event_type: str) -> int:
+    def _audit_record(self, reading: CustomerReading, plan: WritePlan, outcome: SystemResult,
+                      event_type: str) -> AuditRecord:
         before, after = plan.audit_values(outcome.system)
-        return await record(conn, AuditRecord(
+        return AuditRecord(
             event_type=event_type,
             entity_type="customer",
             entity_id=str(reading.customer_id),
@@ -336,7 +338,7 @@ class ConsistencyService:
             message=outcome.message or None,
             remote_log_id=outcome.log_id,
             dry_run=outcome.outcome == "dry_run",
-        ))
+        )
 
     async def undo(self, event_id: int) -> ApplyResult:
         """Write an audit event's "before" values back, through the same plan, flags and audit path."""
@@ -418,21 +420,23 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
     trusted = service.settings.trusted_systems
     checks: list[CustomerCheck] = []
     total = len(hub_rows)
-    for done, row in enumerate(hub_rows, start=1):
-        hub = {name: row[name] for name in FIELDS}
-        account = accounts.get(row["vtiger_id"]) if row["vtiger_id"] else None
-        customer = books.get(row["economic_customer_number"]) if row["economic_customer_number"] else None
-        comparison = compare_customer(
-            hub,
-            hub_view_of_vtiger(account, mappings) if account is not None else None,
-            hub_view_of_economic(customer, mappings) if customer is not None else None,
-            mappings,
-            trusted,
-        )
-        checks.append(CustomerCheck(row["id"], row["name"], comparison))
-        if done % 2000 == 0:
-            report("comparing", done, total)
-            await asyncio.sleep(0)  # let the screen breathe during a long comparison
+    # Thousands of live dicts would set off full garbage collections that free nothing.
+    with collector_paused():
+        for done, row in enumerate(hub_rows, start=1):
+            hub = {name: row[name] for name in FIELDS}
+            account = accounts.get(row["vtiger_id"]) if row["vtiger_id"] else None
+            customer = books.get(row["economic_customer_number"]) if row["economic_customer_number"] else None
+            comparison = compare_customer(
+                hub,
+                hub_view_of_vtiger(account, mappings) if account is not None else None,
+                hub_view_of_economic(customer, mappings) if customer is not None else None,
+                mappings,
+                trusted,
+            )
+            checks.append(CustomerCheck(row["id"], row["name"], comparison))
+            if done % 2000 == 0:
+                report("comparing", done, total)
+                await asyncio.sleep(0)  # let the screen breathe during a long comparison
     available = {"hub": True, "vtiger": "vtiger" not in reasons, "economic": "economic" not in reasons}
     if not (available["vtiger"] or available["economic"]):
         # Nothing to compare the hub with: keep the last real counts rather than call everyone consistent.
