@@ -95,9 +95,7 @@ class WizardSession:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     skipped: set[int] = field(default_factory=set)
     decisions: list[Decision] = field(default_factory=list)
-
-
-_QUEUE_ORDER = "c.name, e.customer_id, e.work_date, e.id"
+    customers: list[int] = field(default_factory=list)  # customers with pending time, in name order, to go
 
 
 class TimeTracking:
@@ -106,21 +104,36 @@ class TimeTracking:
         self.settings = settings
 
     async def next_entry(self, session: WizardSession) -> QueueEntry | None:
-        """Claim the next pending entry nobody else holds (releasing this session's previous claim)."""
+        """Claim the next pending entry nobody else holds (releasing this session's previous claim).
+
+        Customers are taken in name order from a list the session reads once (and again when it runs out),
+        then each customer's entries by date straight off the queue index: a pick stays a few index probes
+        however many entries and customers there are."""
         async with self.db.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "update time_entry set claimed_by = null, claimed_until = null where claimed_by = $1",
                 session.token,
             )
-            row = await conn.fetchrow(
-                "select e.id from time_entry e join customer c on c.id = e.customer_id "
-                "where e.status = 'pending' and not (e.id = any($1::int[])) "
-                "and (e.claimed_until is null or e.claimed_until < now()) "
-                f"order by {_QUEUE_ORDER} for update of e skip locked limit 1",
-                list(session.skipped),
-            )
-            if row is None:
-                return None
+            reloaded = False
+            while True:
+                if not session.customers:
+                    if reloaded:
+                        return None
+                    session.customers = [r["customer_id"] for r in await conn.fetch(
+                        "select c.id as customer_id from customer c where exists (select 1 from time_entry e "
+                        "where e.customer_id = c.id and e.status = 'pending') order by lower(c.name), c.id"
+                    )]
+                    reloaded = True
+                    continue
+                row = await conn.fetchrow(
+                    "select id from time_entry where customer_id = $1 and status = 'pending' "
+                    "and not (id = any($2::int[])) and (claimed_until is null or claimed_until < now()) "
+                    "order by work_date, id for update skip locked limit 1",
+                    session.customers[0], list(session.skipped),
+                )
+                if row is not None:
+                    break
+                session.customers.pop(0)
             await conn.execute(
                 "update time_entry set claimed_by = $2, claimed_until = now() + make_interval(mins => $3) "
                 "where id = $1",
@@ -136,12 +149,14 @@ class TimeTracking:
         )
         if row is None:
             return None
+        # Each count reads a partial index (pending entries, decided ones), not the whole history.
         counts = await self.db.pool.fetchrow(
-            "select count(*) filter (where status = 'pending' or decided_at >= $1) as total, "
-            "count(*) filter (where decided_at >= $1) as done, "
-            "count(*) filter (where customer_id = $2 and (status = 'pending' or decided_at >= $1)) as c_total, "
-            "count(*) filter (where customer_id = $2 and decided_at >= $1) as c_done "
-            "from time_entry",
+            "select (select count(*) from time_entry where status = 'pending') "
+            "+ (select count(*) from time_entry where decided_at >= $1) as total, "
+            "(select count(*) from time_entry where decided_at >= $1) as done, "
+            "(select count(*) from time_entry where customer_id = $2 and status = 'pending') "
+            "+ (select count(*) from time_entry where customer_id = $2 and decided_at >= $1) as c_total, "
+            "(select count(*) from time_entry where customer_id = $2 and decided_at >= $1) as c_done",
             session.started_at, row["customer_id"],
         )
         hours = row["billable_hours"] or billable_hours(row["duration_minutes"],
@@ -170,20 +185,33 @@ class TimeTracking:
             if minutes is None:
                 raise DecisionRefused(f"time entry {entry_id} does not exist")
             hours = billable_hours(minutes, self.settings.timetracking_rounding_minutes)
-        row = await self._decide(entry_id, "approved", session, hours=hours)
-        await self._audit_decision(row, "entry_approved", {"billable_hours": hours})
+        await self._decide(entry_id, "approved", session, {"billable_hours": hours}, hours=hours)
 
     async def reject(self, entry_id: int, reason: str, session: WizardSession | None = None) -> None:
         if not reason.strip():
             raise DecisionRefused("a rejection needs a reason")
-        row = await self._decide(entry_id, "rejected", session, reason=reason.strip())
-        await self._audit_decision(row, "entry_rejected", {"reason": reason.strip()})
+        await self._decide(entry_id, "rejected", session, {"reason": reason.strip()}, reason=reason.strip())
 
     async def _decide(self, entry_id: int, status: Literal["approved", "rejected"], session: WizardSession | None,
-                      *, hours: Decimal | None = None, reason: str | None = None) -> asyncpg.Record:
+                      audit_after: dict[str, Any], *, hours: Decimal | None = None, reason: str | None = None) -> None:
         # Lands only while the entry is pending and not leased to someone else; without a session (the
-        # headless commands) any pending entry whose lease is free may be decided.
-        row = await self.db.pool.fetchrow(
+        # headless commands) any pending entry whose lease is free may be decided. The decision and its audit
+        # event commit together: neither exists without the other.
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            row = await self._decide_row(conn, entry_id, status, session, hours, reason)
+            if row is None:
+                raise DecisionRefused(await self._why_refused(entry_id))
+            await record(conn, AuditRecord(
+                event_type=f"entry_{status}", entity_type="time_entry", entity_id=str(entry_id),
+                customer_id=row["customer_id"], system="hub", outcome=status, before={"status": "pending"},
+                after={"status": status, **audit_after},
+            ))
+        if session is not None:
+            session.decisions.append(Decision(entry_id, row["customer_id"], status))
+
+    async def _decide_row(self, conn: asyncpg.Connection, entry_id: int, status: str, session: WizardSession | None,
+                          hours: Decimal | None, reason: str | None) -> asyncpg.Record | None:
+        return await conn.fetchrow(
             "update time_entry set status = $2, billable_hours = $3, reject_reason = $4, decided_by = $5, "
             "decided_at = now(), claimed_by = null, claimed_until = null "
             "where id = $1 and status = 'pending' "
@@ -191,11 +219,6 @@ class TimeTracking:
             "returning id, customer_id",
             entry_id, status, hours, reason, actor(), session.token if session else None,
         )
-        if row is None:
-            raise DecisionRefused(await self._why_refused(entry_id))
-        if session is not None:
-            session.decisions.append(Decision(entry_id, row["customer_id"], status))
-        return row
 
     async def _why_refused(self, entry_id: int) -> str:
         current = await self.db.pool.fetchrow(
@@ -208,13 +231,6 @@ class TimeTracking:
                     "someone else decided it first")
         holder = (current["claimed_by"] or "someone").split("#")[0]
         return f"time entry {entry_id} is open in {holder}'s wizard right now; try again in a few minutes"
-
-    async def _audit_decision(self, row: asyncpg.Record, event: str, after: dict[str, Any]) -> None:
-        status = "approved" if event == "entry_approved" else "rejected"
-        await record(self.db.pool, AuditRecord(
-            event_type=event, entity_type="time_entry", entity_id=str(row["id"]), customer_id=row["customer_id"],
-            system="hub", outcome=status, before={"status": "pending"}, after={"status": status, **after},
-        ))
 
     async def ready_for_order(self, customer_id: int) -> bool:
         """True when the customer has no pending entries left and approved time that is on no order."""
@@ -229,25 +245,24 @@ class TimeTracking:
         """Put this session's last decision back to pending and claim it again; return its id."""
         if not session.decisions:
             return None
-        last = session.decisions[-1]
-        status = await self.db.pool.execute(
-            "update time_entry set status = 'pending', billable_hours = null, reject_reason = null, "
-            "decided_by = null, decided_at = null, claimed_by = $2, "
-            "claimed_until = now() + make_interval(mins => $3) "
-            "where id = $1 and status = $4 and order_id is null",
-            last.entry_id, session.token, CLAIM_MINUTES, last.status,
-        )
-        if status.endswith(" 0"):
-            session.decisions.pop()
-            raise DecisionRefused(f"time entry {last.entry_id} can no longer be undone: it is on an order "
-                                  "or was changed by someone else")
-        session.decisions.pop()
+        last = session.decisions.pop()
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "update time_entry set status = 'pending', billable_hours = null, reject_reason = null, "
+                "decided_by = null, decided_at = null, claimed_by = $2, "
+                "claimed_until = now() + make_interval(mins => $3) "
+                "where id = $1 and status = $4 and order_id is null",
+                last.entry_id, session.token, CLAIM_MINUTES, last.status,
+            )
+            if status.endswith(" 0"):
+                raise DecisionRefused(f"time entry {last.entry_id} can no longer be undone: it is on an order "
+                                      "or was changed by someone else")
+            await record(conn, AuditRecord(
+                event_type="entry_decision_undone", entity_type="time_entry", entity_id=str(last.entry_id),
+                customer_id=last.customer_id, system="hub", outcome="pending",
+                before={"status": last.status}, after={"status": "pending"},
+            ))
         session.skipped.discard(last.entry_id)
-        await record(self.db.pool, AuditRecord(
-            event_type="entry_decision_undone", entity_type="time_entry", entity_id=str(last.entry_id),
-            customer_id=last.customer_id, system="hub", outcome="pending",
-            before={"status": last.status}, after={"status": "pending"},
-        ))
         return last.entry_id
 
     async def release(self, session: WizardSession) -> None:

@@ -75,6 +75,8 @@ class TimeEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_time_entry_status", "status", "customer_id"),
         Index("ix_time_entry_queue", "customer_id", "work_date", "id", postgresql_where=text("status = 'pending'")),
+        Index("ix_time_entry_claimed_by", "claimed_by", postgresql_where=text("claimed_by IS NOT NULL")),
+        Index("ix_time_entry_decided_at", "decided_at", postgresql_where=text("decided_at IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -95,17 +95,19 @@ class WizardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "Approve time"
+        self.busy = True
         self.show_next()
 
     async def on_unmount(self) -> None:
         await self.tracking.release(self.session)
 
-    @work(exclusive=True, group="wizard", exit_on_error=False)
-    async def show_next(self, entry_id: int | None = None) -> None:
-        tracking = self.tracking
-        self.entry = await (tracking.describe(entry_id, self.session) if entry_id else
-                            tracking.next_entry(self.session))
-        self._draw()
+    @work(group="wizard-decide", exit_on_error=False)
+    async def show_next(self) -> None:
+        try:
+            self.entry = await self.tracking.next_entry(self.session)
+            self._draw()
+        finally:
+            self.busy = False
 
     def _draw(self) -> None:
         entry = self.entry
@@ -124,9 +126,18 @@ class WizardScreen(Screen[None]):
     def _say(self, text: str, style: str = "") -> None:
         self.query_one("#message", Static).update(Text(printable(text), style))
 
-    def action_approve(self, hours: Decimal | None = None) -> None:
-        if self.entry is not None:
-            self.decide("approve", hours=hours)
+    def _start(self) -> QueueEntry | None:
+        """The entry a key acts on, or None while the previous key is still being saved (keys typed ahead
+        are dropped rather than applied to an entry the person has not seen yet)."""
+        if self.busy or self.entry is None:
+            return None
+        self.busy = True
+        return self.entry
+
+    def action_approve(self) -> None:
+        entry = self._start()
+        if entry is not None:
+            self.decide(entry, "approve")
 
     def action_reject(self) -> None:
         entry = self.entry
@@ -134,8 +145,8 @@ class WizardScreen(Screen[None]):
             return
 
         def answered(reason: str | None) -> None:
-            if reason:
-                self.decide("reject", reason=reason)
+            if reason and self._start() is entry:
+                self.decide(entry, "reject", reason=reason)
 
         self.app.push_screen(Ask(f"Why is entry {entry.id} not billed?", "", _reason_check), answered)
 
@@ -145,31 +156,35 @@ class WizardScreen(Screen[None]):
             return
 
         def answered(text: str | None) -> None:
-            if text:
-                self.decide("approve", hours=parse_hours(text))
+            if text and self._start() is entry:
+                self.decide(entry, "approve", hours=parse_hours(text))
 
         self.app.push_screen(Ask("Billable hours (e.g. 1.25, 1,5 or 1:30)", str(entry.billable_hours),
                                  _hours_check), answered)
 
-    @work(exclusive=True, group="wizard", exit_on_error=False)
-    async def decide(self, decision: str, *, hours: Decimal | None = None, reason: str | None = None) -> None:
-        entry = self.entry
-        if entry is None:
-            return
+    # Not exclusive: a decision that has started is never cancelled halfway by the next key.
+    @work(group="wizard-decide", exit_on_error=False)
+    async def decide(self, entry: QueueEntry, decision: str, *, hours: Decimal | None = None,
+                     reason: str | None = None) -> None:
         tracking = self.tracking
         try:
-            if decision == "approve":
-                await tracking.approve(entry.id, self.session, hours=hours)
-                self._say(f"Approved entry {entry.id}: {hours or entry.billable_hours} h", "green")
-            else:
-                await tracking.reject(entry.id, reason or "", self.session)
-                self._say(f"Rejected entry {entry.id}: {reason}", "yellow")
-        except DecisionRefused as error:
-            self._say(f"Not saved: {error}", "bold red")
-        self.entry = await tracking.next_entry(self.session)
-        self._draw()
-        if await tracking.ready_for_order(entry.customer_id):
-            self._offer_order(entry.customer_id, entry.customer_name)
+            try:
+                if decision == "approve":
+                    await tracking.approve(entry.id, self.session, hours=hours)
+                    message, style = f"Approved entry {entry.id}: {hours or entry.billable_hours} h", "green"
+                else:
+                    await tracking.reject(entry.id, reason or "", self.session)
+                    message, style = f"Rejected entry {entry.id}: {reason}", "yellow"
+            except DecisionRefused as error:
+                message, style = f"Not saved: {error}", "bold red"
+            self.entry = await tracking.next_entry(self.session)
+            # The message and the next card change together: one repaint per key.
+            self._draw()
+            self._say(message, style)
+            if await tracking.ready_for_order(entry.customer_id):
+                self._offer_order(entry.customer_id, entry.customer_name)
+        finally:
+            self.busy = False
 
     def _offer_order(self, customer_id: int, name: str) -> None:
         def answered(yes: bool | None) -> None:
@@ -192,24 +207,33 @@ class WizardScreen(Screen[None]):
         self.app.push_screen(OrderScreen(order_id))
 
     def action_skip(self) -> None:
-        if self.entry is not None:
-            self.session.skipped.add(self.entry.id)
-            self._say(f"Skipped entry {self.entry.id}")
+        entry = self._start()
+        if entry is not None:
+            self.session.skipped.add(entry.id)
+            self._say(f"Skipped entry {entry.id}")
             self.show_next()
 
-    @work(exclusive=True, group="wizard", exit_on_error=False)
-    async def action_undo(self) -> None:
+    def action_undo(self) -> None:
+        if not self.busy:
+            self.busy = True
+            self.undo()
+
+    @work(group="wizard-decide", exit_on_error=False)
+    async def undo(self) -> None:
         try:
-            entry_id = await self.tracking.undo_last(self.session)
-        except DecisionRefused as error:
-            self._say(str(error), "bold red")
-            return
-        if entry_id is None:
-            self._say("Nothing to undo in this session")
-            return
-        self._say(f"Entry {entry_id} is pending again")
-        self.entry = await self.tracking.describe(entry_id, self.session)
-        self._draw()
+            try:
+                entry_id = await self.tracking.undo_last(self.session)
+            except DecisionRefused as error:
+                self._say(str(error), "bold red")
+                return
+            if entry_id is None:
+                self._say("Nothing to undo in this session")
+                return
+            self.entry = await self.tracking.describe(entry_id, self.session)
+            self._draw()
+            self._say(f"Entry {entry_id} is pending again")
+        finally:
+            self.busy = False
 
     def action_leave(self) -> None:
         self.app.pop_screen()
