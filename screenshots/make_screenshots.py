@@ -52,7 +52,7 @@ async def filtered_list(app: HubApp, pilot: Pilot[None]) -> None:
 
 
 async def diff(app: HubApp, pilot: Pilot[None]) -> None:
-    await pilot.press(*"dybbøl køl hold", "enter")
+    await pilot.press(*"sønderborg bager", "enter")
     await until(pilot, lambda: getattr(app.screen, "reading", None) is not None)
 
 
