@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         return {field.strip(): system.strip() for field, system in rules}
 
     @property
+    def remote_configured(self) -> bool:
+        """True when at least one remote system has an address and credentials to compare the hub with."""
+        vtiger = self.vtiger_url is not None and bool(self.vtiger_username)
+        economic = bool(self.economic_app_secret_token.get_secret_value())
+        return vtiger or economic
+
+    @property
     def pgdata_dir(self) -> Path:
         return self.hubtui_data_dir / "pgdata"
 

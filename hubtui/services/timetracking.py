@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -103,16 +104,18 @@ class TimeTracking:
         self.db = db
         self.settings = settings
 
-    async def next_entry(self, session: WizardSession) -> QueueEntry | None:
-        """Claim the next pending entry nobody else holds (releasing this session's previous claim).
+    async def next_entry(self, session: WizardSession, keep: Sequence[int] = ()) -> QueueEntry | None:
+        """Claim the next pending entry nobody else holds, releasing this session's other claims except `keep`
+        (the wizard keeps the entry on screen while it claims the one after it).
 
         Customers are taken in name order from a list the session reads once (and again when it runs out),
         then each customer's entries by date straight off the queue index: a pick stays a few index probes
         however many entries and customers there are."""
         async with self.db.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "update time_entry set claimed_by = null, claimed_until = null where claimed_by = $1",
-                session.token,
+                "update time_entry set claimed_by = null, claimed_until = null "
+                "where claimed_by = $1 and not (id = any($2::int[]))",
+                session.token, list(keep),
             )
             reloaded = False
             while True:

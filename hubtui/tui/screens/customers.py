@@ -123,7 +123,9 @@ class CustomerListScreen(Screen[None]):
         self.loaded = True
         log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
         self.apply_view(incremental=False)
-        if self.hub.settings.auto_check_consistency and not self.hub.fleet_checked and len(self.index):
+        settings = self.hub.settings
+        if settings.auto_check_consistency and settings.remote_configured and not self.hub.fleet_checked \
+                and len(self.index):
             self.action_check_all()
 
     def apply_view(self, *, keep_customer: bool = True, incremental: bool = True) -> None:

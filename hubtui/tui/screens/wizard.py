@@ -1,8 +1,9 @@
 """The time-entry approval wizard: one pending entry at a time, one key per decision.
 
 Every decision is committed as it is made, so quitting (or a dropped SSH connection) loses nothing and
-reopening continues where the queue stands. The entry on screen is leased to this session; nobody else
-sees it until it is decided, skipped, or the lease runs out.
+reopening continues where the queue stands. The entry on screen, and the one after it (claimed ahead so a
+key shows it at once while the decision is saved), are leased to this session; nobody else sees them until
+they are decided, skipped, or the lease runs out.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class WizardScreen(Screen[None]):
         super().__init__()
         self.session = WizardSession()
         self.entry: QueueEntry | None = None
+        self.upcoming: QueueEntry | None = None  # claimed ahead, shown the moment the current one is decided
         self.busy = False
 
     @property
@@ -104,10 +106,19 @@ class WizardScreen(Screen[None]):
     @work(group="wizard-decide", exit_on_error=False)
     async def show_next(self) -> None:
         try:
-            self.entry = await self.tracking.next_entry(self.session)
+            if self.upcoming is not None:
+                self.entry, self.upcoming = self.upcoming, None
+            else:
+                self.entry = await self.tracking.next_entry(self.session)
             self._draw()
+            await self._claim_ahead()
         finally:
             self.busy = False
+
+    async def _claim_ahead(self) -> None:
+        """Claim the entry after the one on screen (releasing any other claim of this session)."""
+        keep = [self.entry.id] if self.entry else []
+        self.upcoming = await self.tracking.next_entry(self.session, keep=keep) if self.entry else None
 
     def _draw(self) -> None:
         entry = self.entry
@@ -168,6 +179,11 @@ class WizardScreen(Screen[None]):
                      reason: str | None = None) -> None:
         tracking = self.tracking
         try:
+            shown_ahead = self.upcoming
+            if shown_ahead is not None:
+                # The next card at once; the decision is saved while the person reads it.
+                self.entry, self.upcoming = shown_ahead, None
+                self._draw()
             try:
                 if decision == "approve":
                     await tracking.approve(entry.id, self.session, hours=hours)
@@ -177,10 +193,14 @@ class WizardScreen(Screen[None]):
                     message, style = f"Rejected entry {entry.id}: {reason}", "yellow"
             except DecisionRefused as error:
                 message, style = f"Not saved: {error}", "bold red"
-            self.entry = await tracking.next_entry(self.session)
-            # The message and the next card change together: one repaint per key.
+            if shown_ahead is None:
+                self.entry = await tracking.next_entry(self.session)
+            elif self.entry is not None:
+                # Its progress was counted before this decision landed.
+                self.entry = await tracking.describe(self.entry.id, self.session)
             self._draw()
             self._say(message, style)
+            await self._claim_ahead()
             if await tracking.ready_for_order(entry.customer_id):
                 self._offer_order(entry.customer_id, entry.customer_name)
         finally:
@@ -211,7 +231,7 @@ class WizardScreen(Screen[None]):
         if entry is not None:
             self.session.skipped.add(entry.id)
             self._say(f"Skipped entry {entry.id}")
-            self.show_next()
+            self.show_next()  # claiming the one after releases the skipped entry for others
 
     def action_undo(self) -> None:
         if not self.busy:
@@ -229,6 +249,8 @@ class WizardScreen(Screen[None]):
             if entry_id is None:
                 self._say("Nothing to undo in this session")
                 return
+            # The card that was on screen comes back right after the undone entry (it is still claimed).
+            self.upcoming = self.entry
             self.entry = await self.tracking.describe(entry_id, self.session)
             self._draw()
             self._say(f"Entry {entry_id} is pending again")
