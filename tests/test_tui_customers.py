@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from pydantic import SecretStr
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.pilot import Pilot
@@ -435,7 +436,14 @@ async def test_a_check_that_reaches_no_remote_system_keeps_the_stored_counts(
 ) -> None:
     await seed(db)
     await db.pool.execute("update customer set discrepancy_count = 3 where id in (5, 17)")
-    app = HubApp(settings, db)  # AUTO_CHECK_CONSISTENCY is on; no remote system is configured
+    # AUTO_CHECK_CONSISTENCY is on; both systems are configured but nothing answers on their port.
+    closed = "http://127.0.0.1:9"
+    unreachable = settings.model_copy(update={
+        "vtiger_url": closed, "vtiger_username": "support", "vtiger_api_key": SecretStr("key"),
+        "economic_api_url": closed, "economic_app_secret_token": SecretStr("secret"),
+        "economic_agreement_grant_token": SecretStr("grant"), "http_max_retries": 0, "http_timeout_seconds": 2,
+    })
+    app = HubApp(unreachable, db)
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await wait_for(pilot, lambda: app.fleet_checked, "the start-up consistency check")

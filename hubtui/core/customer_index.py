@@ -9,6 +9,7 @@ is computed once and reused; only the rows on screen are ever split into cells.
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from itertools import compress, repeat
@@ -16,6 +17,7 @@ from itertools import compress, repeat
 # Separates the cells of a display line. The loader replaces it inside values, so it cannot split a cell.
 SEPARATOR = "\x1f"
 UNCHECKED = -1  # discrepancy count of a customer the consistency check has not seen yet
+RECENT_VIEWS = 16  # remembered filter results; each is at most one list of positions
 
 
 class Column(StrEnum):
@@ -56,6 +58,7 @@ class CustomerIndex:
         self._haystacks = [line.casefold() for line in self.lines]
         # The loader delivers rows in name order, so that order is free.
         self._orders: dict[Column, list[int]] = {Column.NAME: list(range(len(self.lines)))}
+        self._recent: OrderedDict[tuple[str, Column, bool, bool], list[int]] = OrderedDict()
 
     @classmethod
     def from_values(cls, rows: Iterable[tuple[int, int | None, Sequence[str]]]) -> CustomerIndex:
@@ -102,27 +105,48 @@ class CustomerIndex:
         sort: Column = Column.NAME,
         descending: bool = False,
         only_discrepancies: bool = False,
-        within: Sequence[int] | None = None,
     ) -> list[int]:
         """Positions of the rows matching `query` (case-insensitive substring), in sort order.
 
-        `within` narrows a previous result: typing one more letter only rescans what already matched.
-        """
-        positions: Sequence[int] = self.order(sort) if within is None else within
+        Recent views are remembered: typing one more letter only rescans what the shorter query matched, and
+        a backspace returns a remembered view at once. The returned list is shared: do not change it."""
         needle = query.strip().casefold()
+        key = (needle, sort, descending, only_discrepancies)
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        shorter = [k for k in self._recent if k[1:] == key[1:] and needle.startswith(k[0])]
+        if shorter:
+            positions: Sequence[int] = self._recent[max(shorter, key=lambda k: len(k[0]))]
+        else:
+            positions = self._unfiltered(sort, descending, only_discrepancies)
         if needle:
             candidates = map(self._haystacks.__getitem__, positions)
             positions = list(compress(positions, map(str.__contains__, candidates, repeat(needle))))
+        self._recent[key] = result = list(positions)
+        while len(self._recent) > RECENT_VIEWS:
+            self._recent.popitem(last=False)
+        return result
+
+    def _unfiltered(self, sort: Column, descending: bool, only_discrepancies: bool) -> list[int]:
+        positions = list(self.order(sort))  # a copy: the cached sort order must never be reversed in place
+        counts = self.discrepancies
         if only_discrepancies:
-            counts = self.discrepancies
             positions = [p for p in positions if counts[p] > 0]
-        result = list(positions)  # a copy: the cached sort order must never be reversed in place
-        if descending and within is None:
-            result.reverse()
+        if descending:
+            positions.reverse()
             if sort is Column.DISCREPANCIES:
                 # Most discrepancies first, but customers not checked yet stay at the end either way.
-                counts = self.discrepancies
-                result = [p for p in result if counts[p] != UNCHECKED] + [
-                    p for p in result if counts[p] == UNCHECKED
+                positions = [p for p in positions if counts[p] != UNCHECKED] + [
+                    p for p in positions if counts[p] == UNCHECKED
                 ]
-        return result
+        return positions
+
+    def set_discrepancies(self, counts: dict[int, int]) -> None:
+        """New discrepancy counts by customer id (from a check); views that depend on them are recomputed."""
+        discrepancies = self.discrepancies
+        for position, customer_id in enumerate(self.ids):
+            if customer_id in counts:
+                discrepancies[position] = counts[customer_id]
+        self._orders.pop(Column.DISCREPANCIES, None)
+        self._recent.clear()

@@ -73,7 +73,6 @@ class CustomerListScreen(Screen[None]):
         self.sort_column = Column.NAME
         self.descending = False
         self.only_discrepancies = False
-        self._last_query = ""
         self.loaded = False
         self.last_checked: datetime | None = None
 
@@ -117,29 +116,24 @@ class CustomerListScreen(Screen[None]):
         if not self.loaded:
             # Draw the first screenful at once; at 100k customers the whole index takes a moment longer.
             self.index = await load_customer_index(self.hub.db, first=FIRST_PAGE)
-            self.apply_view(incremental=False)
+            self.apply_view()
         self.index = await load_customer_index(self.hub.db)
         self.last_checked = await self.hub.db.pool.fetchval("select max(checked_at) from customer")
         self.loaded = True
         log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
-        self.apply_view(incremental=False)
+        self.apply_view()
         settings = self.hub.settings
         if settings.auto_check_consistency and settings.remote_configured and not self.hub.fleet_checked \
                 and len(self.index):
             self.action_check_all()
 
-    def apply_view(self, *, keep_customer: bool = True, incremental: bool = True) -> None:
-        query = self.filter_box.value
-        previous = self._last_query.casefold()
-        narrowing = incremental and previous != "" and query.casefold().startswith(previous)
+    def apply_view(self, *, keep_customer: bool = True) -> None:
         positions = self.index.view(
-            query,
+            self.filter_box.value,
             sort=self.sort_column,
             descending=self.descending,
             only_discrepancies=self.only_discrepancies,
-            within=self.table.positions if narrowing else None,
         )
-        self._last_query = query
         self.table.show(self.index, positions, keep_customer=keep_customer)
         self._draw_header()
         self._draw_status()
@@ -216,13 +210,11 @@ class CustomerListScreen(Screen[None]):
             self.notify(printable(f"The consistency check could not run: {reasons}"), severity="error",
                         markup=False)
             return
-        counts = {check.customer_id: check.comparison.discrepancy_count for check in result.customers}
-        discrepancies = self.index.discrepancies
-        for position, customer_id in enumerate(self.index.ids):
-            if customer_id in counts:
-                discrepancies[position] = counts[customer_id]
+        self.index.set_discrepancies(
+            {check.customer_id: check.comparison.discrepancy_count for check in result.customers}
+        )
         self.last_checked = datetime.now(UTC)
-        self.apply_view(incremental=False)
+        self.apply_view()
         summary = result.summary
         note = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
         message = (f"Checked {summary['checked']:,} customers in {summary['seconds']:.1f} s: "
@@ -230,10 +222,8 @@ class CustomerListScreen(Screen[None]):
         self.notify(printable(message), severity="warning" if note else "information", markup=False)
 
     def update_count(self, customer_id: int, discrepancies: int) -> None:
-        ids = self.index.ids
-        if customer_id in ids:
-            self.index.discrepancies[ids.index(customer_id)] = discrepancies
-            self.table.refresh()
+        self.index.set_discrepancies({customer_id: discrepancies})
+        self.table.refresh()
 
     def action_table(self, action: str) -> None:
         getattr(self.table, f"action_{action}")()
@@ -253,20 +243,20 @@ class CustomerListScreen(Screen[None]):
     def action_next_sort(self) -> None:
         self.sort_column = COLUMNS[(COLUMNS.index(self.sort_column) + 1) % len(COLUMNS)]
         self.descending = False
-        self.apply_view(incremental=False)
+        self.apply_view()
 
     def sort_by(self, column: Column) -> None:
         self.descending = self.sort_column == column and not self.descending
         self.sort_column = column
-        self.apply_view(incremental=False)
+        self.apply_view()
 
     def action_reverse_sort(self) -> None:
         self.descending = not self.descending
-        self.apply_view(incremental=False)
+        self.apply_view()
 
     def action_toggle_discrepancies(self) -> None:
         self.only_discrepancies = not self.only_discrepancies
-        self.apply_view(incremental=False)
+        self.apply_view()
 
     def action_reload(self) -> None:
         self.load_customers()
