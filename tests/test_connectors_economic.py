@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+from shared_api import shared_json
 
 from hubtui.config import Settings
 from hubtui.connectors import economic as economic_module
@@ -51,20 +50,8 @@ from hubtui.sandbox.server import (
 
 COMPANIES = 2100  # three pages of 1000 customers
 FAST_RETRY = RetryPolicy(wait_base=0.01, wait_max=0.05, max_retry_after=0.05)
-SHARED_API = Path(__file__).resolve().parents[2] / "shared" / "api" / "economic"
 LIVE_WRITES = {"economic_read_only": False, "economic_dry_run": False}
 LIVE_DRAFTS = {"timetracking_economic_read_only": False, "timetracking_economic_dry_run": False}
-
-
-def shared_json(relative: str) -> Any:
-    path = SHARED_API / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not here (shared/ sits beside the repository)")
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        return json.loads(text)
-    except ValueError:  # some published e-conomic schemas carry trailing commas
-        return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
 
 
 def schema_validator(name: str) -> jsonschema.Draft3Validator:

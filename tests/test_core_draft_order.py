@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from shared_api import shared_json
 
 from hubtui.config import Settings
 from hubtui.core.billing import EntryForBilling, OrderLineDraft, build_order_lines
@@ -22,7 +21,6 @@ from hubtui.core.draft_order import (
     json_number,
 )
 
-SHARED_API = Path(__file__).resolve().parents[2] / "shared" / "api" / "economic"
 SETTINGS = Settings(
     _env_file=None,  # type: ignore[call-arg]
     timetracking_currency="dkk",
@@ -33,20 +31,9 @@ SETTINGS = Settings(
 )
 
 
-def _shared_json(relative: str) -> Any:
-    path = SHARED_API / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not here (shared/ sits beside the repository)")
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        return json.loads(text)
-    except ValueError:  # some published e-conomic schemas carry trailing commas
-        return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
-
-
 @pytest.fixture(scope="module")
 def post_schema() -> jsonschema.Draft3Validator:
-    schema = _shared_json("schemas/orders.drafts.post.schema.json")
+    schema = shared_json("schemas/orders.drafts.post.schema.json")
     assert schema["$schema"] == "http://json-schema.org/draft-03/schema#"
     return jsonschema.Draft3Validator(schema, format_checker=jsonschema.Draft3Validator.FORMAT_CHECKER)
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import jsonschema
 import pytest
+from shared_api import shared_json
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -40,7 +41,6 @@ from hubtui.services.timetracking import (
 )
 from hubtui.store.db import Database
 
-SHARED_API = Path(__file__).resolve().parents[2] / "shared" / "api" / "economic"
 COMPANIES = 60  # timelogs exist for every third of the first 60 companies
 ECONOMIC_NUMBER = 10_000  # company index 0 in the sandbox's e-conomic
 LIVE = {"timetracking_economic_read_only": False, "timetracking_economic_dry_run": False}
@@ -179,17 +179,6 @@ async def export(db: Database, settings: Settings, order_id: int,
 
 def posts(sandbox: RunningSandbox) -> list[Any]:
     return [w for w in sandbox.economic.write_log if w.method == "POST" and w.path == "/orders/drafts"]
-
-
-def shared_json(relative: str) -> Any:
-    path = SHARED_API / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not here (shared/ sits beside the repository)")
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        return json.loads(text)
-    except ValueError:  # some published e-conomic schemas carry trailing commas
-        return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
 
 
 def draft_post_validator() -> jsonschema.Draft3Validator:

@@ -33,7 +33,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -528,3 +528,23 @@ class HttpCore:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+class RemoteClient:
+    """What both clients share: one HTTP core, used as ``async with Client(settings) as client:``."""
+
+    _core: HttpCore
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._core.aclose()
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests actually sent (retries and logins included), for benchmarks."""
+        return self._core.request_count

@@ -37,6 +37,7 @@ from hubtui.connectors.base import (
     HttpCore,
     MalformedResponse,
     RateBudget,
+    RemoteClient,
     RetryPolicy,
     WriteResult,
     error_class_for_status,
@@ -150,7 +151,7 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-class EconomicClient:
+class EconomicClient(RemoteClient):
     """Async e-conomic client. Use ``async with EconomicClient(settings) as books:`` (or ``aclose()``)."""
 
     def __init__(
@@ -200,20 +201,6 @@ class EconomicClient:
 
     def __repr__(self) -> str:
         return f"EconomicClient(url={self.base_url!r})"
-
-    async def __aenter__(self) -> EconomicClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._core.aclose()
-
-    @property
-    def request_count(self) -> int:
-        """HTTP requests actually sent (retries included), for benchmarks."""
-        return self._core.request_count
 
     @property
     def rate_budget(self) -> RateBudget | None:

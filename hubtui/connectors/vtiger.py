@@ -42,6 +42,7 @@ from hubtui.connectors.base import (
     NotFound,
     RateBudget,
     RatePacer,
+    RemoteClient,
     RetryPolicy,
     ValidationFailed,
     WriteResult,
@@ -346,7 +347,7 @@ class _WebserviceApi(_Transport):
         return await self._send(operation, params, write=write, session=session)
 
 
-class VtigerClient:
+class VtigerClient(RemoteClient):
     """Async vTiger client. Use ``async with VtigerClient(settings) as crm:`` (or call ``aclose()``)."""
 
     def __init__(
@@ -408,20 +409,6 @@ class VtigerClient:
             f"VtigerClient(flavour={self.flavour!r}, url={_display_url(self.base_url)!r}, "
             f"username={self.settings.vtiger_username!r})"
         )
-
-    async def __aenter__(self) -> VtigerClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._core.aclose()
-
-    @property
-    def request_count(self) -> int:
-        """HTTP requests actually sent (retries and logins included), for benchmarks."""
-        return self._core.request_count
 
     @property
     def rate_budget(self) -> RateBudget | None:
