@@ -1,8 +1,9 @@
 """Where the hub's Postgres lives: the embedded pgserver by default, any server via DATABASE_URL.
 
-Two ways in, each for its job: an asyncpg pool for the hot, bulk paths (the customer list, COPY), and a
-SQLAlchemy/SQLModel session for everything else. The SQLAlchemy engine is created on first use, so
-starting the app does not pay for importing SQLAlchemy before the list is on screen.
+The SQLModel tables (store/models.py) define the schema and Alembic migrates it; queries go through one
+asyncpg pool, whose plain SQL is faster than an ORM for the bulk paths (the customer list, COPY, the
+fleet check). A SQLModel session is available for reading whole records (store/customers.py); its
+SQLAlchemy engine is created on first use, so starting the app never pays for importing SQLAlchemy.
 """
 
 from __future__ import annotations
