@@ -31,7 +31,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -306,6 +307,25 @@ async def _customer_ids(conn: asyncpg.Connection, vtiger_ids: Sequence[str]) -> 
     return {row["vtiger_id"]: row["id"] for row in rows}
 
 
+@asynccontextmanager
+async def _import_run(db: Database, event_type: str, entity_id: str, watermark_key: str,
+                      summary: CustomerImportSummary | TimelogImportSummary
+                      ) -> AsyncIterator[tuple[asyncpg.Connection, str | None]]:
+    """One import: a transaction holding the import's lock, the stored watermark to read from, and an audit
+    event either way (written with the data when it commits, on its own when the import fails)."""
+    previous: str | None = None
+    try:
+        async with db.pool.acquire() as conn, conn.transaction():
+            await _lock(conn, watermark_key)
+            previous = await _stored_watermark(conn, watermark_key)
+            yield conn, previous
+            await _audit(conn, event_type=event_type, entity_id=entity_id, outcome="ok",
+                         before={"watermark": previous}, after=summary.counts(), message=summary.line())
+    except Exception as error:
+        await _audit_failure(db, event_type, entity_id, previous, summary.read, error)
+        raise
+
+
 async def import_customers(
     db: Database,
     settings: Settings,
@@ -320,32 +340,16 @@ async def import_customers(
     `ConnectorError`s, with nothing written.
     """
     summary = CustomerImportSummary(full=full)
-    previous: str | None = None
-    try:
-        async with db.pool.acquire() as conn, conn.transaction():
-            await _lock(conn, ACCOUNTS_WATERMARK)
-            previous = await _stored_watermark(conn, ACCOUNTS_WATERMARK)
-            newest = previous
-            known = await _linked_customers(conn)
-            _report(progress, 0, None)
-            statement = _changed_since(ACCOUNTS_MODULE, None if full else previous)
-            async for page in vtiger.query_pages(statement):
-                newest = _newest(newest, await _store_accounts(conn, settings, page, summary, known))
-                _report(progress, summary.read, None)
-            await _advance_watermark(conn, ACCOUNTS_WATERMARK, newest)
-            summary.watermark = newest
-            await _audit(
-                conn,
-                event_type="import_customers",
-                entity_id="vtiger.accounts",
-                outcome="ok",
-                before={"watermark": previous},
-                after=summary.counts(),
-                message=summary.line(),
-            )
-    except Exception as error:
-        await _audit_failure(db, "import_customers", "vtiger.accounts", previous, summary.read, error)
-        raise
+    async with _import_run(db, "import_customers", "vtiger.accounts", ACCOUNTS_WATERMARK, summary) as (conn, previous):
+        newest = previous
+        known = await _linked_customers(conn)
+        _report(progress, 0, None)
+        statement = _changed_since(ACCOUNTS_MODULE, None if full else previous)
+        async for page in vtiger.query_pages(statement):
+            newest = _newest(newest, await _store_accounts(conn, settings, page, summary, known))
+            _report(progress, summary.read, None)
+        await _advance_watermark(conn, ACCOUNTS_WATERMARK, newest)
+        summary.watermark = newest
     _report(progress, summary.read, summary.read)
     return summary
 
@@ -495,38 +499,22 @@ async def import_timelogs(
     Entries already in the hub (by remote id) are left exactly as they are, decided or not.
     """
     summary = TimelogImportSummary(full=full)
-    previous: str | None = None
-    try:
+    async with _import_run(db, "import_timelogs", "vtiger.timelogs", TIMELOGS_WATERMARK, summary) as (conn, previous):
         fields = await vtiger.check_timelog_fields()
-        async with db.pool.acquire() as conn, conn.transaction():
-            await _lock(conn, TIMELOGS_WATERMARK)
-            previous = await _stored_watermark(conn, TIMELOGS_WATERMARK)
-            newest = previous
-            hold: _Hold = _Hold()
-            customers = await _linked_customers(conn)
-            _report(progress, 0, None)
-            statement = _changed_since(settings.vtiger_timelog_module, None if full else previous)
-            names: dict[str, str] = {}
-            async for page in vtiger.query_pages(statement):
-                await _learn_names(vtiger, fields, page, names)
-                stored = await _store_timelogs(conn, fields, page, summary, hold, customers, names)
-                newest = _newest(newest, stored)
-                _report(progress, summary.read, None)
-            watermark = hold.limit(newest, previous)
-            await _advance_watermark(conn, TIMELOGS_WATERMARK, watermark)
-            summary.watermark = _newest(previous, watermark)
-            await _audit(
-                conn,
-                event_type="import_timelogs",
-                entity_id="vtiger.timelogs",
-                outcome="ok",
-                before={"watermark": previous},
-                after=summary.counts(),
-                message=summary.line(),
-            )
-    except Exception as error:
-        await _audit_failure(db, "import_timelogs", "vtiger.timelogs", previous, summary.read, error)
-        raise
+        newest = previous
+        hold: _Hold = _Hold()
+        customers = await _linked_customers(conn)
+        _report(progress, 0, None)
+        statement = _changed_since(settings.vtiger_timelog_module, None if full else previous)
+        names: dict[str, str] = {}
+        async for page in vtiger.query_pages(statement):
+            await _learn_names(vtiger, fields, page, names)
+            stored = await _store_timelogs(conn, fields, page, summary, hold, customers, names)
+            newest = _newest(newest, stored)
+            _report(progress, summary.read, None)
+        watermark = hold.limit(newest, previous)
+        await _advance_watermark(conn, TIMELOGS_WATERMARK, watermark)
+        summary.watermark = _newest(previous, watermark)
     _report(progress, summary.read, summary.read)
     return summary
 
