@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -11,18 +10,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from hubtui.core.fields import system_name
 from hubtui.services.audit import AuditEntry, recent_events
 from hubtui.services.consistency import OUTCOME_WORDS, safety_label
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 SYSTEM_FILTERS = (None, "hub", "vtiger", "economic")
 OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed")
@@ -88,7 +84,7 @@ class AuditDetail(ModalScreen[bool]):
             yield Static(Text(hint, "dim"))
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(HubScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="audit.back"),
         Binding("u", "undo", "Undo", id="audit.undo"),
@@ -109,12 +105,8 @@ class AuditScreen(Screen[None]):
         self.outcome: str | None = None
         self.events: list[AuditEntry] = []
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         yield Input(placeholder="Filter by customer name or event", id="audit-filter")
         yield Static(id="filters")
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="events")

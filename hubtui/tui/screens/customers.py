@@ -6,25 +6,20 @@ import gc
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static
 
 from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
 from hubtui.store.customer_list import load_customer_index
 from hubtui.tui.format import age
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.text import printable
 from hubtui.tui.widgets.customer_table import CustomerTable, column_widths, header_text
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +38,7 @@ class FilterBox(Input):
     ]
 
 
-class CustomerListScreen(Screen[None]):
+class CustomerListScreen(HubScreen):
     BINDINGS = [
         # priority: the filter box must not swallow these (Input binds ctrl+d itself).
         Binding("ctrl+s", "next_sort", "Sort", priority=True, id="customers.sort"),
@@ -77,13 +72,9 @@ class CustomerListScreen(Screen[None]):
         self.loaded = False
         self.last_checked: datetime | None = None
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         labels = self.hub.labels
-        yield SafetyBar(self.hub.settings, labels, self.hub.demo)
+        yield self.safety_bar()
         # select_on_focus=False: a letter typed on the list moves here and must not be selected (and then
         # replaced by the next letter).
         yield FilterBox(placeholder=labels("filter_placeholder"), id="filter", select_on_focus=False)

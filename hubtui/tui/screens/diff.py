@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from hubtui.core.compare import NOT_IN_SYSTEM, FieldComparison
@@ -31,19 +29,16 @@ from hubtui.services.consistency import (
     safety_label,
 )
 from hubtui.tui.format import age
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 CHOSEN, NOT_CHOSEN = "● ", "○ "
 _OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
                   "failed": "bold red", "changed": "bold red"}
 
 
-class DiffScreen(Screen[None]):
+class DiffScreen(HubScreen):
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="diff.back"),
         Binding("j", "cursor('down')", "Down", show=False, id="diff.down"),
@@ -76,12 +71,8 @@ class DiffScreen(Screen[None]):
         self.last_result: ApplyResult | None = None
         self.rows: list[FieldComparison] = []
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         yield Static(Text("Reading the customer from the hub, vTiger and e-conomic…"), id="title")
         with Vertical():
             table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="fields")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -11,17 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from hubtui.core.safety import write_mode
 from hubtui.services.timetracking import ExportResult, OrderExport, TimeTracking
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 _MODE_WORDS = {
     "read_only": "READ-ONLY: the export is blocked (TIMETRACKING_ECONOMIC_READ_ONLY=true)",
@@ -32,7 +27,7 @@ _OUTCOME_STYLE = {"exported": "bold green", "dry_run": "bold yellow", "blocked":
                   "failed": "bold red"}
 
 
-class OrderScreen(Screen[None]):
+class OrderScreen(HubScreen):
     """One order: its lines and totals, the export mode, and `x` to export."""
 
     BINDINGS = [
@@ -49,12 +44,8 @@ class OrderScreen(Screen[None]):
         self.order_id = order_id
         self.result: ExportResult | None = None
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         yield Static(id="mode")
         with VerticalScroll():
             yield Static(id="order")
@@ -126,16 +117,12 @@ class OrderScreen(Screen[None]):
         self.load()
 
 
-class OrdersScreen(Screen[None]):
+class OrdersScreen(HubScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="orders.back"),
                 Binding("f5", "reload", "Reload", id="orders.reload")]
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         yield table
         yield Footer()

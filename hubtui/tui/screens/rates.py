@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from hubtui.services.timetracking import TimeTracking
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 
 def parse_rate(text: str) -> str:
@@ -37,18 +32,14 @@ def parse_rate(text: str) -> str:
     return str(rate.quantize(Decimal("0.01")))
 
 
-class RatesScreen(Screen[None]):
+class RatesScreen(HubScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="rates.back")]
     DEFAULT_CSS = """
     RatesScreen #hint { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         settings = self.hub.settings
         yield Static(Text(f"Enter edits a rate; empty = the default {settings.timetracking_default_rate} "
                           f"{settings.timetracking_currency}/h (TIMETRACKING_DEFAULT_RATE)"), id="hint")

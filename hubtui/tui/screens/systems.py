@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from hubtui.services.systems import SystemStatus, all_statuses
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 SYSTEM_NAMES = {"hub": "Hub (Postgres)", "vtiger": "vTiger", "economic": "e-conomic"}
 
@@ -35,7 +29,7 @@ def status_table(statuses: list[SystemStatus]) -> Table:
     return table
 
 
-class SystemsScreen(Screen[None]):
+class SystemsScreen(HubScreen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="systems.back"),
         Binding("f5,r", "refresh_status", "Check again", id="systems.refresh"),
@@ -46,12 +40,8 @@ class SystemsScreen(Screen[None]):
 
     statuses: list[SystemStatus] | None = None  # the last check's results, None while checking
 
-    @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         with VerticalScroll():
             yield Static(Text("Checking the systems…"), id="statuses")
         yield Footer()

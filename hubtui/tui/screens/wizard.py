@@ -9,7 +9,6 @@ they are decided, skipped, or the lease runs out.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -17,17 +16,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from hubtui.core.billing import InvalidHours, parse_hours
 from hubtui.services.timetracking import DecisionRefused, OrderRefused, QueueEntry, TimeTracking, WizardSession
+from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
-from hubtui.tui.widgets.safety_bar import SafetyBar
-
-if TYPE_CHECKING:
-    from hubtui.tui.app import HubApp
 
 
 def _duration(minutes: int) -> str:
@@ -57,7 +52,7 @@ def entry_card(entry: QueueEntry, currency: str) -> Table:
     return table
 
 
-class WizardScreen(Screen[None]):
+class WizardScreen(HubScreen):
     BINDINGS = [
         Binding("a", "approve", "Approve", id="wizard.approve"),
         Binding("r", "reject", "Reject", id="wizard.reject"),
@@ -80,15 +75,11 @@ class WizardScreen(Screen[None]):
         self.busy = False
 
     @property
-    def hub(self) -> HubApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
     def tracking(self) -> TimeTracking:
         return TimeTracking(self.hub.db, self.hub.settings)
 
     def compose(self) -> ComposeResult:
-        yield SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        yield self.safety_bar()
         yield Static(id="progress")
         with VerticalScroll():
             yield Static(Text("Finding the next pending time entry…"), id="card")
