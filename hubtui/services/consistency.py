@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from hubtui.config import Settings
 from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
+from hubtui.connectors.safety import WriteGate, economic_customer_gate, vtiger_record_gate
 from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.compare import (
     CustomerComparison,
@@ -464,14 +465,24 @@ async def _bulk(call: Awaitable[list[dict[str, Any]]], title: str) -> list[dict[
         return str(error)
 
 
+def _write_gate(settings: Settings, system: str) -> WriteGate | None:
+    """The flags the connector checks for a customer write to `system` (None: the hub, always written)."""
+    gates = {"vtiger": vtiger_record_gate, "economic": economic_customer_gate}
+    return gates[system](settings) if system in gates else None
+
+
+def writes_live(settings: Settings, system: str) -> bool:
+    """True when a customer write to this remote system would really change its data."""
+    gate = _write_gate(settings, system)
+    return gate is not None and gate.enabled and not gate.read_only and not gate.dry_run
+
+
 def safety_label(settings: Settings, system: str) -> str:
     """The word the confirm dialog puts next to a system's writes."""
-    if system == "economic":
-        if not settings.economic_sync_enabled:
-            return "disabled (ECONOMIC_SYNC_ENABLED=false)"
-        mode = write_mode(settings.economic_read_only, settings.economic_dry_run)
-        words = {"read_only": "READ-ONLY: blocked", "dry_run": "DRY-RUN: shown, not sent", "live": "LIVE"}
-        return words[mode]
-    if system == "vtiger":
-        return "LIVE" if settings.vtiger_sync_enabled else "disabled (VTIGER_SYNC_ENABLED=false)"
-    return "LIVE"
+    gate = _write_gate(settings, system)
+    if gate is None:
+        return "LIVE"
+    if not gate.enabled:
+        return f"disabled ({gate.enabled_flag}=false)"
+    words = {"read_only": "READ-ONLY: blocked", "dry_run": "DRY-RUN: shown, not sent", "live": "LIVE"}
+    return words[write_mode(gate.read_only, gate.dry_run)]

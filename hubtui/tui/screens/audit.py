@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from hubtui.core.fields import system_name
 from hubtui.services.audit import AuditEntry, recent_events
-from hubtui.services.consistency import OUTCOME_WORDS, safety_label
+from hubtui.services.consistency import OUTCOME_WORDS, safety_label, writes_live
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.text import printable
@@ -201,7 +201,7 @@ class AuditScreen(HubScreen):
         lines = [Text(f"{system_name(event.system)}  [{safety_label(self.hub.settings, event.system)}]", "bold")]
         lines += [Text(printable(f"   {name}: {_value((event.after or {}).get(name))} → {_value(value)}"))
                   for name, value in event.before.items()]
-        live = safety_label(self.hub.settings, event.system) == "LIVE" and event.system != "hub"
+        live = writes_live(self.hub.settings, event.system)
 
         def confirmed(yes: bool | None) -> None:
             if yes:

@@ -27,6 +27,7 @@ from hubtui.services.consistency import (
     CustomerGone,
     CustomerReading,
     safety_label,
+    writes_live,
 )
 from hubtui.tui.format import age
 from hubtui.tui.screens.base import HubScreen
@@ -289,10 +290,8 @@ class DiffScreen(HubScreen):
             if yes:
                 self.apply(plan)
 
-        self.app.push_screen(ConfirmWrites(lines, any_live=self._any_live(plan)), confirmed)
-
-    def _any_live(self, plan: WritePlan) -> bool:
-        return any(safety_label(self.hub.settings, s) == "LIVE" and s != "hub" for s in plan.systems)
+        any_live = any(writes_live(self.hub.settings, system) for system in plan.systems)
+        self.app.push_screen(ConfirmWrites(lines, any_live=any_live), confirmed)
 
     def _plan_lines(self, plan: WritePlan) -> list[Text]:
         labels = self.hub.labels
