@@ -30,7 +30,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     "column_economic_customer_number": ("e-conomic", "e-conomic"),
     "column_discrepancy_count": ("Diffs", "Afvig"),
     "customers": ("Customers", "Kunder"),
-    "customer": ("Customer", "Kunde"),
     "filter_placeholder": (
         "Type to filter: name, CVR, city, numbers", "Skriv for at filtrere: navn, CVR, by, numre"
     ),
@@ -53,15 +52,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "economic": ("e-conomic", "e-conomic"),
     "timetracking": ("time export", "tidseksport"),
     "demo": ("DEMO", "DEMO"),
-    "not_set": ("—", "—"),
     "checked_age": ("checked {age}", "tjekket {age}"),
-    "hub_record": ("Hub record", "Hub-post"),
-    "created": ("Created", "Oprettet"),
-    "updated": ("Updated", "Opdateret"),
-    "checked": ("Checked", "Tjekket"),
     "never": ("never", "aldrig"),
-    "customer_not_found": ("Customer {id} no longer exists", "Kunde {id} findes ikke længere"),
-    "database_error": ("Database error", "Databasefejl"),
     "help_title": ("Keys", "Taster"),
 }
 
@@ -74,7 +66,3 @@ class Labels:
         pair = _LABELS.get(key)
         text = key if pair is None else pair[self.index]
         return text.format(**values) if values else text
-
-
-def all_label_keys() -> list[str]:
-    return list(_LABELS)

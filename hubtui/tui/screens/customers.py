@@ -123,14 +123,14 @@ class CustomerListScreen(HubScreen):
                 and len(self.index):
             self.action_check_all()
 
-    def apply_view(self, *, keep_customer: bool = True) -> None:
+    def apply_view(self) -> None:
         positions = self.index.view(
             self.filter_box.value,
             sort=self.sort_column,
             descending=self.descending,
             only_discrepancies=self.only_discrepancies,
         )
-        self.table.show(self.index, positions, keep_customer=keep_customer)
+        self.table.show(self.index, positions)
         self._draw_header()
         self._draw_status()
 

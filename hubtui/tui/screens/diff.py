@@ -91,7 +91,7 @@ class DiffScreen(HubScreen):
         return self.query_one("#fields", DataTable)
 
     @work(exclusive=True, group="diff-read", exit_on_error=False)
-    async def load(self, keep_choices: bool = False) -> None:
+    async def load(self) -> None:
         try:
             reading = await self.hub.consistency.read(self.customer_id)
         except CustomerGone as error:
@@ -99,12 +99,11 @@ class DiffScreen(HubScreen):
             return
         self.reading = reading
         self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
-        if not keep_choices:
-            # Suggestions are pre-selected; everything else starts as "leave unchanged".
-            self.choices = {
-                f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
-                for f in reading.comparison.fields
-            }
+        # Suggestions are pre-selected; everything else starts as "leave unchanged".
+        self.choices = {
+            f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
+            for f in reading.comparison.fields
+        }
         self._draw()
 
     def _draw(self) -> None:

@@ -91,9 +91,9 @@ class CustomerTable(ScrollView, can_focus=True):
         self.positions: list[int] = []
         self.on_cursor_moved: Callable[[], None] | None = None
 
-    def show(self, index: CustomerIndex, positions: list[int], keep_customer: bool = True) -> None:
+    def show(self, index: CustomerIndex, positions: list[int]) -> None:
         """Display `positions` of `index`; keep the cursor on the same customer when it is still shown."""
-        current = self.current_customer_id() if keep_customer else None
+        current = self.current_customer_id()
         self.index = index
         self.positions = positions
         self.virtual_size = Size(self.size.width, len(positions))
