@@ -448,6 +448,21 @@ async def test_error_rate_timeout_and_malformed_faults(sandbox: RunningSandbox, 
     assert (await vtiger.get("/me")).status_code == 200
 
 
+async def test_latency_is_the_whole_answer_time_with_the_work_inside_it(
+    sandbox: RunningSandbox, vtiger: httpx.AsyncClient
+) -> None:
+    sandbox.vtiger.faults.latency_ms = 200
+    started = time.perf_counter()
+    assert (await vtiger.get("/me")).status_code == 200
+    assert 0.2 <= time.perf_counter() - started < 0.35
+    # The service does the work when the request arrives and answers when the latency is up, so a client
+    # that stops waiting has still changed the record, as with a real service that answers slowly.
+    element = json.dumps({"id": "3x1005", "phone": "70 99 99 99"})
+    with pytest.raises(httpx.ReadTimeout):
+        await vtiger.post("/revise", data={"element": element}, timeout=0.05)
+    assert sandbox.vtiger.accounts["3x1005"]["phone"] == "70 99 99 99"
+
+
 async def test_faults_control_endpoint(sandbox: RunningSandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.vtiger_url) as client:
         changed = await client.post("/_sandbox/faults", json={"latency_ms": 5, "burst_429": 1})

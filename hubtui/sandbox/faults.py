@@ -6,9 +6,12 @@ Each sandbox app is wrapped in `SandboxMiddleware`, which for every API request 
 1. counts it (`state.request_count`),
 2. records it in `state.write_log` when it is a write (body parsed, secrets redacted, headers never kept),
 3. asks the state whether to admit it (vTiger flood control lives there) and adds its headers,
-4. applies the faults in this order: latency + jitter, `timeout_next` (hang), `burst_429`,
-   `error_rate` (500), `malformed_next` (200 with a broken JSON body). A request hit by a fault is not
-   executed, so a retry is always safe.
+4. applies the faults in this order: `timeout_next` (hang), `burst_429`, `error_rate` (500),
+   `malformed_next` (200 with a broken JSON body). A request hit by a fault is not executed, so a retry is
+   always safe.
+5. holds the answer back until latency + jitter have passed since the request arrived. The latency is the
+   service's whole answer time, as a client sees it from a real service: the sandbox's own work happens
+   inside it rather than on top, so a 20 ms sandbox answers in 20 ms however fast this machine runs it.
 
 Faults are plain mutable dataclasses, one per system, so they can be changed from Python
 (`sandbox.vtiger.faults.burst_429 = 3`), over HTTP (`POST /_sandbox/faults {"burst_429": 3}`) and from the
@@ -43,7 +46,7 @@ REDACTED_FIELDS = frozenset({"accessKey", "sessionName", "access_key", "password
 class Faults:
     """Misbehaviour shared by both fake services. Counters (`*_next`, `burst_429`) count down per request."""
 
-    latency_ms: int = 0
+    latency_ms: int = 0  # from a request's arrival to its answer, the sandbox's own work included
     jitter_ms: int = 0
     error_rate: float = 0.0
     burst_429: int = 0
@@ -231,9 +234,15 @@ class SandboxMiddleware:
             state.write_log.append(entry)
 
         rejection, extra_headers = state.admit(scope)
+        faults = state.faults
+        delay_ms = faults.latency_ms + (state.rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
+        loop = asyncio.get_running_loop()
+        answer_at = loop.time() + delay_ms / 1000
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if (wait := answer_at - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 if entry is not None:
                     entry.status = message["status"]
                 if extra_headers:
@@ -249,9 +258,6 @@ class SandboxMiddleware:
 
     async def _apply_faults(self, receive: Receive) -> Response | None:
         faults, state = self.state.faults, self.state
-        delay_ms = faults.latency_ms + (state.rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
         if faults.timeout_next > 0:
             faults.timeout_next -= 1
             await _hang(faults.hang_s, receive, state.closing)
