@@ -58,6 +58,13 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
         yield running
 
 
+@pytest.fixture(scope="module")
+async def big_sandbox() -> AsyncIterator[RunningSandbox]:
+    """Enough pages (16) for the pages in hand to reach their limit."""
+    async with serve_sandboxes(SandboxOptions(companies=1500)) as running:
+        yield running
+
+
 @pytest.fixture(autouse=True)
 def fresh_sandbox(sandbox: RunningSandbox) -> Iterator[None]:
     sandbox.vtiger.faults = VtigerFaults()
@@ -280,22 +287,24 @@ async def test_query_refuses_a_limit_of_its_own(sandbox: RunningSandbox) -> None
 class PageTimes(httpx.AsyncHTTPTransport):
     """When each query page was asked for and answered, by offset, and how many were out at once."""
 
-    def __init__(self, *, fail_offset: int | None = None, slow_from: int | None = None) -> None:
+    def __init__(self, *, fail_offset: int | None = None, slow_from: int | None = None,
+                 slow_offset: int | None = None) -> None:
         super().__init__()
         self.asked: dict[int, float] = {}
         self.answered: dict[int, float] = {}
         self.in_flight = self.peak = 0
         self.fail_offset = fail_offset
         self.slow_from = slow_from
+        self.slow_offset = slow_offset
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         match = re.search(r"limit (\d+),", request.url.params.get("query", ""))
         offset = int(match.group(1)) if match else -1
         if offset == self.fail_offset:
             raise httpx.ConnectError("the sandbox is unreachable for this page", request=request)
-        if self.slow_from is not None and offset >= self.slow_from:
-            await asyncio.sleep(1.0)
         self.asked[offset] = time.perf_counter()
+        if (self.slow_from is not None and offset >= self.slow_from) or offset == self.slow_offset:
+            await asyncio.sleep(1.0 if self.slow_offset is None else 0.3)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -331,6 +340,51 @@ async def test_pages_are_fetched_several_at_a_time_and_yielded_in_order(sandbox:
     assert all(times.answered[0] < asked for offset, asked in times.asked.items() if offset)
     assert times.peak == 4
     assert all(times.asked[offset] < times.answered[100] for offset in (100, 200, 300, 400))
+    assert not page_tasks_left()
+
+
+async def test_a_slow_page_does_not_hold_up_the_other_slots(sandbox: RunningSandbox) -> None:
+    # Page 100 takes 0.3 s; the three other slots go on: each page asks for the one four after it as soon
+    # as it is in, not when the caller has got past the slow page.
+    times = PageTimes(slow_offset=100)
+    async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
+        rows = await crm.query("select * from Accounts")
+    assert len(rows) == len(sandbox.vtiger.accounts)
+    later = [offset for offset, asked in times.asked.items() if asked < times.answered[100] and offset > 400]
+    assert later, "no page after the first round was asked for while page 100 was out"
+    assert times.peak <= 4
+
+
+async def test_a_slow_reader_holds_back_the_reading(big_sandbox: RunningSandbox) -> None:
+    # An import that writes each page before taking the next must not have every page fetched behind its
+    # back: at most twice the concurrency pages are in hand (asked for and not yet taken) at any time.
+    times = PageTimes()
+    taken = 0
+    async with VtigerClient(make_settings(big_sandbox), transport=times, retry=FAST_RETRY) as crm:
+        async for page in crm.query_pages("select * from Accounts"):
+            assert page
+            assert max(times.asked) - taken <= 8 * 100
+            await asyncio.sleep(0.02)  # the sandbox answers far faster than this reader reads
+            taken += 100
+    assert taken == 1600
+    assert max(times.asked) <= 1500 + 300  # the last page (1500) is short: at most concurrency - 1 past it
+    assert not page_tasks_left()
+
+
+async def test_a_slow_page_and_a_slow_reader_together_still_give_every_row_in_order(
+    big_sandbox: RunningSandbox,
+) -> None:
+    # While page 100 is out the other slots run ahead until the pages in hand reach their limit; the pages
+    # held back then must still come in order when the reader gets to them.
+    async with client_for(big_sandbox, vtiger_max_concurrency=1) as crm:
+        expected = await crm.query("select * from Accounts")
+    times = PageTimes(slow_offset=100)
+    rows: list[dict[str, Any]] = []
+    async with VtigerClient(make_settings(big_sandbox), transport=times, retry=FAST_RETRY) as crm:
+        async for page in crm.query_pages("select * from Accounts"):
+            await asyncio.sleep(0.02)
+            rows.extend(page)
+    assert rows == expected
     assert not page_tasks_left()
 
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import heapq
 import html
 import json
 import logging
 import re
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -102,6 +102,12 @@ def vtql_identifier(name: str) -> str:
     if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"{name!r} is not a vTiger module or field name")
     return name
+
+
+def vtql_select(module: str, columns: Sequence[str] = ("*",)) -> str:
+    """``select <columns> from <module>``, every name checked as by ``vtql_identifier``."""
+    listed = "*" if list(columns) == ["*"] else ", ".join(vtql_identifier(column) for column in columns)
+    return f"select {listed} from {vtql_identifier(module)}"
 
 
 def vtql_timestamp(moment: datetime) -> str:
@@ -469,10 +475,10 @@ class VtigerClient(RemoteClient):
 
         vTiger does not say how many rows will come, so pages are fetched ahead: the first one alone (most
         queries fit in one page, and then no request is wasted), then, once it came back full, up to
-        ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...). Pages are still yielded in
-        order, and the first short page ends the read: the requests already sent past it (at most
-        concurrency - 1, in the same round) are cancelled. Every request goes through the client's
-        concurrency limit and the flood-control pacer as any other.
+        ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...), each full page asking at once
+        for the page that many after it. Pages are still yielded in order, and the first short page ends
+        the read: the requests already sent past it (at most concurrency - 1) are cancelled. Every request
+        goes through the client's concurrency limit and the flood-control pacer as any other.
         """
         base = statement.strip().rstrip(";").strip()
         bare = _outside_literals(base).lower()
@@ -494,25 +500,47 @@ class VtigerClient(RemoteClient):
         yield rows
         if len(rows) < QUERY_PAGE_SIZE:
             return
-        # At most ``concurrency`` pages in hand: a page is asked for only once the one ``concurrency`` before
-        # it came back full, so one at a time never asks for a page past the end, and more at a time asks
-        # for at most concurrency - 1.
-        ahead: deque[asyncio.Task[list[dict[str, Any]]]] = deque()  # oldest offset first
-        offset = QUERY_PAGE_SIZE
+        # A page is asked for only once the one ``concurrency`` pages before it came back full, so one at a
+        # time never asks for a page past the end, and more at a time asks for at most concurrency - 1.
+        # Each page asks for its successor the moment it is in, not when the caller gets to it: waiting
+        # for the pages before it would leave its slot idle and keep the requests in lockstep rounds.
+        # Pages are only sent for within twice the concurrency of the next one the caller takes, so a slow
+        # caller holds back the reading (and the page it needs next is never the one held back).
+        step = QUERY_PAGE_SIZE * self._concurrency
+        window = 2 * step
+        next_taken = QUERY_PAGE_SIZE
+        in_hand: dict[int, asyncio.Task[list[dict[str, Any]]]] = {}
+        held_back: list[int] = []  # a heap of offsets asked for beyond the window
+
+        def ask(offset: int) -> None:
+            if offset < next_taken + window:
+                in_hand[offset] = asyncio.create_task(page_and_next(offset))
+            else:
+                heapq.heappush(held_back, offset)
+
+        async def page_and_next(offset: int) -> list[dict[str, Any]]:
+            rows = await page(offset)
+            if len(rows) == QUERY_PAGE_SIZE:
+                ask(offset + step)
+            return rows
+
+        for offset in range(QUERY_PAGE_SIZE, step + QUERY_PAGE_SIZE, QUERY_PAGE_SIZE):
+            ask(offset)
         try:
             while True:
-                while len(ahead) < self._concurrency:
-                    ahead.append(asyncio.create_task(page(offset)))
-                    offset += QUERY_PAGE_SIZE
-                rows = await ahead.popleft()
+                rows = await in_hand[next_taken]
+                del in_hand[next_taken]
+                next_taken += QUERY_PAGE_SIZE
+                while held_back and held_back[0] < next_taken + window:
+                    ask(heapq.heappop(held_back))
                 yield rows
                 if len(rows) < QUERY_PAGE_SIZE:
                     return
         finally:
             # The end was reached, a page failed, or the caller stopped early: nobody wants the rest.
-            for task in ahead:
+            for task in in_hand.values():
                 task.cancel()
-            await asyncio.gather(*ahead, return_exceptions=True)
+            await asyncio.gather(*in_hand.values(), return_exceptions=True)
 
     async def query(self, statement: str) -> list[dict[str, Any]]:
         """All rows of ``statement`` (see ``query_pages``)."""
