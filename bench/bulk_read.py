@@ -268,13 +268,14 @@ def systems(env: dict[str, str]) -> list[System]:
     from hubtui.config import Settings
     from hubtui.connectors.economic import EconomicClient
     from hubtui.connectors.vtiger import VtigerClient
+    from hubtui.services.importing import accounts_statement
 
     # Sandbox URLs and credentials; everything else (concurrency, timeouts) as hubtui's settings say,
     # so e.g. VTIGER_MAX_CONCURRENCY=8 in the environment is honoured.
     settings = Settings(_env_file=None, **{name.lower(): value for name, value in env.items()})  # type: ignore[call-arg]
 
     async def vtiger_bulk(client: Any) -> list[dict[str, Any]]:
-        return await client.modified_since("Accounts", None)
+        return await client.query(await accounts_statement(client, settings, None))
 
     async def vtiger_single(client: Any, row: dict[str, Any]) -> Any:
         return await client.retrieve(row["id"])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from hubtui.config import Settings
@@ -123,6 +125,38 @@ async def test_first_import_creates_every_account_and_the_second_nothing(
     assert events[0]["entity_type"] == "sync" and events[0]["outcome"] == "ok"
     assert events[0]["actor"] == actor() and events[0]["after"]["created"] == len(accounts)
     assert events[1]["after"]["created"] == 0
+
+
+class QueryLog(httpx.AsyncHTTPTransport):
+    """The VTQL statements a client sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statements: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/query"):
+            self.statements.append(request.url.params["query"])
+        return await super().handle_async_request(request)
+
+
+async def test_import_reads_only_the_fields_it_stores(
+    db: Database, sandbox: RunningSandbox, make_settings: MakeSettings
+) -> None:
+    # The CVR field is named in settings but this vTiger has no such field: it is left out of the query
+    # (vTiger would refuse the whole query for it) and the import goes on without CVR numbers.
+    settings = make_settings(sandbox, vtiger_cvr_field="cf_999")
+    log = QueryLog()
+    async with VtigerClient(settings, transport=log, retry=FAST_RETRY) as crm:
+        summary = await import_customers(db, settings, crm)
+    assert summary.created == len(sandbox.vtiger.accounts)
+    columns = {re.fullmatch(r"select (.+) from Accounts order by id limit \d+,100;", statement).group(1)  # type: ignore[union-attr]
+               for statement in log.statements}
+    assert columns == {"id, modifiedtime, accountname, bill_street, bill_city, bill_code, bill_country, phone, "
+                       "email1, website, email2, cf_854"}
+    assert await db.pool.fetchval("select count(*) from customer where cvr_number is not null") == 0
+    numbers = await db.pool.fetchval("select count(*) from customer where economic_customer_number is not null")
+    assert numbers == sum(1 for raw in sandbox.vtiger.accounts.values() if raw.get("cf_854"))
 
 
 async def test_revised_accounts_update_the_snapshot_never_the_hub(

@@ -7,6 +7,7 @@ differ per vTiger installation (CVR, mobile) come from settings.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -108,6 +109,25 @@ def field_map(settings: Settings) -> tuple[FieldMapping, ...]:
         "invoice_email": "email2",
     }
     return tuple(FieldMapping(field, vtiger[field], ECONOMIC_FIELDS[field]) for field in FIELDS)
+
+
+def described_field_map(settings: Settings, known: Collection[str]) -> tuple[FieldMapping, ...]:
+    """The field map with the vTiger fields this installation's `describe` does not list (`known`) turned
+    into "not in vTiger": a custom field named in settings may not exist everywhere."""
+    return tuple(
+        FieldMapping(m.hub, m.vtiger if m.vtiger in known else None, m.economic) for m in field_map(settings)
+    )
+
+
+def vtiger_account_columns(mappings: Iterable[FieldMapping], *extra: str) -> list[str]:
+    """The select list for a bulk read of Accounts: id, modifiedtime, the mapped fields and `extra`.
+
+    Not `*`: a real Accounts record carries dozens of fields nobody here reads, and with `*` every one of
+    them is sent, parsed and entity-decoded for every account (3-4x the bytes of the fields used). Each name
+    must be one `describe` lists, or vTiger refuses the whole query.
+    """
+    names = ("id", "modifiedtime", *(m.vtiger for m in mappings if m.vtiger), *extra)
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def without_nul(value: object) -> object:

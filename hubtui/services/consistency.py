@@ -22,14 +22,21 @@ from hubtui.config import Settings
 from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.safety import WriteGate, economic_customer_gate, vtiger_record_gate
-from hubtui.connectors.vtiger import VtigerClient
+from hubtui.connectors.vtiger import VtigerClient, vtql_select
 from hubtui.core.compare import (
     CustomerComparison,
     compare_customer,
     hub_view_of_economic,
     hub_view_of_vtiger,
 )
-from hubtui.core.fields import FIELDS, FieldMapping, field_map, without_nul
+from hubtui.core.fields import (
+    FIELDS,
+    FieldMapping,
+    described_field_map,
+    field_map,
+    vtiger_account_columns,
+    without_nul,
+)
 from hubtui.core.memory import collector_paused
 from hubtui.core.plan import WritePlan, undo_plan
 from hubtui.core.safety import write_mode
@@ -127,9 +134,7 @@ class ConsistencyService:
             log.warning("cannot check the vTiger field map against describe: %s", error or "no answer in time")
             return configured
         known = {str(item.get("name")) for item in described.get("fields", [])}
-        self._mappings = tuple(
-            FieldMapping(m.hub, m.vtiger if m.vtiger in known else None, m.economic) for m in configured
-        )
+        self._mappings = described_field_map(self.settings, known)
         return self._mappings
 
     async def read(self, customer_id: int) -> CustomerReading:
@@ -410,7 +415,7 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
         "where $1::int[] is null or id = any($1) order by id", wanted,
     ))
     vtiger_rows, economic_rows = await asyncio.gather(
-        _bulk(service.vtiger.query("select * from Accounts;"), "vTiger"),
+        _bulk(service.vtiger.query(vtql_select("Accounts", vtiger_account_columns(mappings))), "vTiger"),
         _bulk(service.economic.customers(), "e-conomic"),
     )
     reasons = {system: rows for system, rows in (("vtiger", vtiger_rows), ("economic", economic_rows))

@@ -42,8 +42,8 @@ import asyncpg
 
 from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
-from hubtui.connectors.vtiger import VtigerClient, vtql_identifier, vtql_quote
-from hubtui.core.fields import hub_values_from_vtiger, without_nul
+from hubtui.connectors.vtiger import VtigerClient, vtql_quote, vtql_select
+from hubtui.core.fields import described_field_map, hub_values_from_vtiger, vtiger_account_columns, without_nul
 from hubtui.services.audit import AuditRecord, record
 from hubtui.store.db import Database
 
@@ -214,8 +214,19 @@ def _record_order(record_id: str) -> tuple[int, int, str]:
     return (int(match.group(1)), int(match.group(2)), "") if match else (-1, -1, record_id)
 
 
-def _changed_since(module: str, since: str | None) -> str:
-    statement = f"select * from {vtql_identifier(module)}"
+async def accounts_statement(vtiger: VtigerClient, settings: Settings, since: str | None) -> str:
+    """The query an import of Accounts pages through: just the fields it stores, as far as `describe` lists
+    them (a custom field named in settings may not exist in this installation)."""
+    known = await vtiger.field_names(ACCOUNTS_MODULE)
+    number_field = settings.vtiger_economic_number_field
+    columns = vtiger_account_columns(
+        described_field_map(settings, known), number_field if number_field in known else ""
+    )
+    return _changed_since(ACCOUNTS_MODULE, since, columns)
+
+
+def _changed_since(module: str, since: str | None, columns: Sequence[str] = ("*",)) -> str:
+    statement = vtql_select(module, columns)
     if since is not None:
         statement += f" where modifiedtime >= {vtql_quote(since)}"
     return statement
@@ -344,7 +355,7 @@ async def import_customers(
         newest = previous
         known = await _linked_customers(conn)
         _report(progress, 0, None)
-        statement = _changed_since(ACCOUNTS_MODULE, None if full else previous)
+        statement = await accounts_statement(vtiger, settings, None if full else previous)
         async for page in vtiger.query_pages(statement):
             newest = _newest(newest, await _store_accounts(conn, settings, page, summary, known))
             _report(progress, summary.read, None)
