@@ -388,6 +388,21 @@ async def test_a_slow_page_and_a_slow_reader_together_still_give_every_row_in_or
     assert not page_tasks_left()
 
 
+async def test_a_bulk_read_asks_for_a_whole_first_round(sandbox: RunningSandbox) -> None:
+    sandbox.vtiger.faults.latency_ms = 50
+    times = PageTimes()
+    async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
+        rows = await crm.query("select * from Accounts", bulk=True)
+        assert len(rows) == len(sandbox.vtiger.accounts)
+        # pages 0-300 went out together, before the first of them was answered
+        assert all(times.asked[offset] < times.answered[0] for offset in (0, 100, 200, 300))
+        # a small result read as bulk costs at most concurrency - 1 requests more than needed
+        before = crm.request_count
+        few = await crm.query(f"select id from Accounts where id = '{pages_first_id(sandbox)}'", bulk=True)
+        assert len(few) == 1 and crm.request_count - before == 4
+    assert not page_tasks_left()
+
+
 async def test_a_result_of_whole_pages_ends_at_the_empty_page(sandbox: RunningSandbox) -> None:
     numbers = sorted(int(record_id.split("x")[1]) for record_id in sandbox.vtiger.accounts)
     last = f"3x{numbers[199]}"

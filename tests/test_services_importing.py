@@ -325,8 +325,18 @@ async def test_a_missing_timelog_field_names_the_field_and_setting(
 
 
 async def test_server_trouble_mid_import_retries_through_or_writes_nothing(
-    db: Database, sandbox: RunningSandbox, vtiger: VtigerClient
+    db: Database, make_settings: MakeSettings
 ) -> None:
+    # One page in flight and at most two in hand, so page 300 is only asked for once the import has
+    # stored page 0 and taken page 100: trouble that starts after the first page surely hits a later one.
+    async with serve_sandboxes(SandboxOptions(companies=450)) as sandbox:
+        sandbox.vtiger.now = lambda: LATER  # type: ignore[method-assign]
+        settings = make_settings(sandbox, vtiger_max_concurrency=1)
+        async with VtigerClient(settings, retry=FAST_RETRY) as vtiger:
+            await _server_trouble_mid_import(db, sandbox, vtiger)
+
+
+async def _server_trouble_mid_import(db: Database, sandbox: RunningSandbox, vtiger: VtigerClient) -> None:
     faults = sandbox.vtiger.faults
 
     def errors_after_first_page(done: int, total: int | None) -> None:
@@ -352,6 +362,7 @@ async def test_server_trouble_mid_import_retries_through_or_writes_nothing(
 
     summary = await import_customers(db, vtiger.settings, vtiger, progress=burst_after_first_page)
     assert summary.created == len(sandbox.vtiger.accounts)
+    assert faults.burst_429 == 0  # both 429s were met, and waited out
     mark = await watermark(db, ACCOUNTS_WATERMARK)
 
     sandbox.vtiger.revise({"id": ORPHAN_VTIGER_ID, "bill_city": "Skagen"})

@@ -466,7 +466,7 @@ class VtigerClient(RemoteClient):
             raise MalformedResponse(SYSTEM, f"retrieve {record_id} answered without a record")
         return result
 
-    async def query_pages(self, statement: str) -> AsyncIterator[list[dict[str, Any]]]:
+    async def query_pages(self, statement: str, *, bulk: bool = False) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the rows of ``statement`` 100 at a time, in a stable order, until a short page.
 
         ``statement`` is ``select ... from ... [where ...] [order by ...]`` without ``limit``: paging adds
@@ -474,7 +474,8 @@ class VtigerClient(RemoteClient):
         repeated between pages.
 
         vTiger does not say how many rows will come, so pages are fetched ahead: the first one alone (most
-        queries fit in one page, and then no request is wasted), then, once it came back full, up to
+        queries fit in one page, and then no request is wasted; ``bulk=True`` says many pages are expected,
+        and then the first round is whole too), then, once it came back full, up to
         ``VTIGER_MAX_CONCURRENCY`` pages at a time (offsets 100, 200, ...), each full page asking at once
         for the page that many after it. Pages are still yielded in order, and the first short page ends
         the read: the requests already sent past it (at most concurrency - 1) are cancelled. Every request
@@ -496,10 +497,13 @@ class VtigerClient(RemoteClient):
                 raise MalformedResponse(SYSTEM, "query answered without a list of rows")
             return rows
 
-        rows = await page(0)
-        yield rows
-        if len(rows) < QUERY_PAGE_SIZE:
-            return
+        first = 0
+        if not bulk:
+            rows = await page(0)
+            yield rows
+            if len(rows) < QUERY_PAGE_SIZE:
+                return
+            first = QUERY_PAGE_SIZE
         # A page is asked for only once the one ``concurrency`` pages before it came back full, so one at a
         # time never asks for a page past the end, and more at a time asks for at most concurrency - 1.
         # Each page asks for its successor the moment it is in, not when the caller gets to it: waiting
@@ -508,7 +512,7 @@ class VtigerClient(RemoteClient):
         # caller holds back the reading (and the page it needs next is never the one held back).
         step = QUERY_PAGE_SIZE * self._concurrency
         window = 2 * step
-        next_taken = QUERY_PAGE_SIZE
+        next_taken = first
         in_hand: dict[int, asyncio.Task[list[dict[str, Any]]]] = {}
         held_back: list[int] = []  # a heap of offsets asked for beyond the window
 
@@ -524,7 +528,7 @@ class VtigerClient(RemoteClient):
                 ask(offset + step)
             return rows
 
-        for offset in range(QUERY_PAGE_SIZE, step + QUERY_PAGE_SIZE, QUERY_PAGE_SIZE):
+        for offset in range(first, first + step, QUERY_PAGE_SIZE):
             ask(offset)
         try:
             while True:
@@ -542,10 +546,10 @@ class VtigerClient(RemoteClient):
                 task.cancel()
             await asyncio.gather(*in_hand.values(), return_exceptions=True)
 
-    async def query(self, statement: str) -> list[dict[str, Any]]:
+    async def query(self, statement: str, *, bulk: bool = False) -> list[dict[str, Any]]:
         """All rows of ``statement`` (see ``query_pages``)."""
         rows: list[dict[str, Any]] = []
-        async for page in self.query_pages(statement):
+        async for page in self.query_pages(statement, bulk=bulk):
             rows.extend(page)
         return rows
 

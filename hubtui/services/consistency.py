@@ -415,7 +415,7 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
         "where $1::int[] is null or id = any($1) order by id", wanted,
     ))
     vtiger_rows, economic_rows = await asyncio.gather(
-        _bulk(service.vtiger.query(vtql_select("Accounts", vtiger_account_columns(mappings))), "vTiger"),
+        _bulk(service.vtiger.query(vtql_select("Accounts", vtiger_account_columns(mappings)), bulk=True), "vTiger"),
         _bulk(service.economic.customers(), "e-conomic"),
     )
     reasons = {system: rows for system, rows in (("vtiger", vtiger_rows), ("economic", economic_rows))
