@@ -340,6 +340,40 @@ async def one_at_a_time(
         return seconds, client.request_count, await sandbox.request_count(system.key)
 
 
+async def bare_request_ms(system: System, sandbox: Sandbox, count: int = 30) -> float:
+    """Median ms of one small request (vTiger `/me`, e-conomic `/self`) sent with httpx alone — no connector,
+    no retries, no pacing — to the same sandbox: what one round trip costs on this machine at best."""
+    from hubtui.connectors.vtiger import rest_base_url
+
+    env = sandbox.env
+    if system.key == "vtiger":
+        url = rest_base_url(env["VTIGER_URL"]) + "/me"
+        client = httpx.AsyncClient(auth=(env["VTIGER_USERNAME"], env["VTIGER_API_KEY"]))
+    else:
+        url = sandbox.url("economic") + "/self"
+        client = httpx.AsyncClient(headers={"X-AppSecretToken": env["ECONOMIC_APP_SECRET_TOKEN"],
+                                            "X-AgreementGrantToken": env["ECONOMIC_AGREEMENT_GRANT_TOKEN"]})
+    async with client:
+        (await client.get(url)).raise_for_status()  # connected before timing
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            (await client.get(url)).raise_for_status()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def parse_seconds(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """Seconds `json.loads` takes for the rows as JSON (best of 3), and their megabytes."""
+    body = json.dumps(rows, ensure_ascii=False).encode()
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        json.loads(body)
+        best = min(best, time.perf_counter() - started)
+    return best, len(body) / 1e6
+
+
 # ------------------------------------------------------------------------------------------ the bound
 
 
@@ -440,6 +474,17 @@ async def measure(system: System, sandbox: Sandbox, args: argparse.Namespace) ->
             await sandbox.set_latency(system.key, args.latency_ms)
         print(f"{INDENT}at 0 ms latency the same read takes {floor.seconds:.3f} s: the HTTP and JSON work "
               "the bound leaves out")
+    if args.latency_ms:
+        bare_ms = await bare_request_ms(system, sandbox)
+        others = sum(median.other_requests.values())
+        rounds = others + math.ceil((median.client_requests - others) / system.concurrency)
+        trips = rounds * bare_ms / 1000
+        print(f"{INDENT}one bare request (httpx alone, no connector) takes {bare_ms:.1f} ms here at "
+              f"{args.latency_ms} ms latency: the read's {rounds} round trips take ≥ {trips:.3f} s that way "
+              f"({trips / bound.seconds:.2f}× the bound)")
+        parsing, megabytes = parse_seconds(rows)
+        print(f"{INDENT}parsing the rows as JSON ({megabytes:.1f} MB) takes {parsing:.3f} s on its own "
+              f"({parsing / bound.seconds:.2f}× the bound)")
     if bound.seconds:
         ratio = median.seconds / bound.seconds
         print(f"  vs lower bound   {ratio:.2f}× the bound above "
