@@ -556,12 +556,12 @@ class VtigerClient(RemoteClient):
     async def find(self, module: str, field: str, value: object) -> list[dict[str, Any]]:
         """Records of ``module`` whose ``field`` equals ``value`` (quoted safely)."""
         return await self.query(
-            f"select * from {vtql_identifier(module)} where {vtql_identifier(field)} = {vtql_quote(value)}"
+            f"{vtql_select(module)} where {vtql_identifier(field)} = {vtql_quote(value)}"
         )
 
     async def modified_since(self, module: str, since: datetime | None) -> list[dict[str, Any]]:
         """Records changed after ``since`` (all of them for ``None``), by ``modifiedtime``."""
-        statement = f"select * from {vtql_identifier(module)}"
+        statement = vtql_select(module)
         if since is not None:
             statement += f" where modifiedtime > {vtql_quote(vtql_timestamp(since))}"
         return await self.query(statement)
