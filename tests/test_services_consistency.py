@@ -868,6 +868,19 @@ async def test_fleet_check_of_chosen_customers(fleet: tuple[RunningSandbox, Make
     assert await database.pool.fetchval("select count(*) from customer where checked_at is not null") == 2
 
 
+async def test_fleet_check_reads_every_field_while_describe_has_not_answered(
+    fleet: tuple[RunningSandbox, Make],
+) -> None:
+    running, make = fleet
+    # A CVR field name this vTiger does not have, and a describe that does not answer in time: the field
+    # map cannot be checked, so the bulk read asks for every field (vTiger would refuse a query naming a
+    # field it lacks) rather than lose vTiger for the whole check.
+    running.vtiger.faults.timeout_next = 1
+    result = await check_fleet(await make(vtiger_cvr_field="cf_999", http_timeout_seconds=0.5))
+    assert result.systems_available["vtiger"] is True
+    assert result.summary["checked"] == FLEET_COMPANIES
+
+
 async def test_fleet_check_with_one_system_down_still_runs(
     fleet: tuple[RunningSandbox, Make], database: Database
 ) -> None:

@@ -120,6 +120,11 @@ class ConsistencyService:
         self.economic = economic
         self._mappings: tuple[FieldMapping, ...] | None = None
 
+    @property
+    def field_map_checked(self) -> bool:
+        """Whether `mappings()` has checked the vTiger field names against describe yet."""
+        return self._mappings is not None
+
     async def mappings(self) -> tuple[FieldMapping, ...]:
         """The field map with vTiger fields that `describe` does not list turned into "not in vTiger".
 
@@ -408,6 +413,9 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
     started = time.perf_counter()
     report = progress or (lambda what, done, total: None)
     mappings = await service.mappings()
+    # Just the mapped fields once describe has said they exist; all of them while it has not answered (a
+    # named field this vTiger lacks would make it refuse the whole query).
+    columns = vtiger_account_columns(mappings) if service.field_map_checked else ["*"]
     wanted = list(customer_ids) if customer_ids is not None else None
     report("reading the hub, vTiger and e-conomic", 0, None)
     hub_read = asyncio.create_task(service.db.pool.fetch(
@@ -415,7 +423,7 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
         "where $1::int[] is null or id = any($1) order by id", wanted,
     ))
     vtiger_rows, economic_rows = await asyncio.gather(
-        _bulk(service.vtiger.query(vtql_select("Accounts", vtiger_account_columns(mappings)), bulk=True), "vTiger"),
+        _bulk(service.vtiger.query(vtql_select("Accounts", columns), bulk=True), "vTiger"),
         _bulk(service.economic.customers(), "e-conomic"),
     )
     reasons = {system: rows for system, rows in (("vtiger", vtiger_rows), ("economic", economic_rows))
