@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from page_times import PageTimes
 from shared_api import shared_json
 
 from hubtui.config import Settings
@@ -202,31 +203,13 @@ async def test_customers_page_past_1000(sandbox: RunningSandbox, concurrency: in
     assert [c["customerNumber"] for c in customers] == sorted(sandbox.economic.customers)
 
 
-class RequestTimes(httpx.AsyncHTTPTransport):
-    """When each page was asked for and answered, by `skippages`, and how many were out at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: dict[int, float] = {}
-        self.answered: dict[int, float] = {}
-        self.in_flight = self.peak = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params.get("skippages", "-1"))
-        self.asked[page] = time.perf_counter()
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            response = await super().handle_async_request(request)
-        finally:
-            self.in_flight -= 1
-        self.answered[page] = time.perf_counter()
-        return response
+def skippages(request: httpx.Request) -> int:
+    return int(request.url.params.get("skippages", "-1"))
 
 
 async def test_the_first_pages_are_asked_for_together(sandbox: RunningSandbox) -> None:
     sandbox.economic.faults.latency_ms = 100  # every answer takes 100 ms: what overlaps is plain to see
-    times = RequestTimes()
+    times = PageTimes(skippages)
     settings = make_settings(sandbox, economic_max_concurrency=2)
     async with EconomicClient(settings, transport=times, retry=FAST_RETRY) as books:
         customers = await books.customers()

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from page_times import PageTimes
 
 from hubtui.config import Settings
 from hubtui.connectors import vtiger as vtiger_module
@@ -284,35 +285,9 @@ async def test_query_refuses_a_limit_of_its_own(sandbox: RunningSandbox) -> None
         assert await crm.query("select * from Accounts where accountname = 'No limit ApS'") == []
 
 
-class PageTimes(httpx.AsyncHTTPTransport):
-    """When each query page was asked for and answered, by offset, and how many were out at once."""
-
-    def __init__(self, *, fail_offset: int | None = None, slow_from: int | None = None,
-                 slow_offset: int | None = None) -> None:
-        super().__init__()
-        self.asked: dict[int, float] = {}
-        self.answered: dict[int, float] = {}
-        self.in_flight = self.peak = 0
-        self.fail_offset = fail_offset
-        self.slow_from = slow_from
-        self.slow_offset = slow_offset
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        match = re.search(r"limit (\d+),", request.url.params.get("query", ""))
-        offset = int(match.group(1)) if match else -1
-        if offset == self.fail_offset:
-            raise httpx.ConnectError("the sandbox is unreachable for this page", request=request)
-        self.asked[offset] = time.perf_counter()
-        if (self.slow_from is not None and offset >= self.slow_from) or offset == self.slow_offset:
-            await asyncio.sleep(1.0 if self.slow_offset is None else 0.3)
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            response = await super().handle_async_request(request)
-        finally:
-            self.in_flight -= 1
-        self.answered[offset] = time.perf_counter()
-        return response
+def query_offset(request: httpx.Request) -> int:
+    match = re.search(r"limit (\d+),", request.url.params.get("query", ""))
+    return int(match.group(1)) if match else -1
 
 
 def pages_first_id(sandbox: RunningSandbox) -> str:
@@ -330,7 +305,7 @@ async def test_pages_are_fetched_several_at_a_time_and_yielded_in_order(sandbox:
     async with client_for(sandbox, vtiger_max_concurrency=1) as crm:
         one_at_a_time = await crm.query("select * from Accounts")
     sandbox.vtiger.faults.latency_ms = 50  # every answer takes 50 ms: what overlaps is plain to see
-    times = PageTimes()
+    times = PageTimes(query_offset)
     settings = make_settings(sandbox, vtiger_max_concurrency=4)
     async with VtigerClient(settings, transport=times, retry=FAST_RETRY) as crm:
         pages = [page async for page in crm.query_pages("select * from Accounts")]
@@ -346,7 +321,7 @@ async def test_pages_are_fetched_several_at_a_time_and_yielded_in_order(sandbox:
 async def test_a_slow_page_does_not_hold_up_the_other_slots(sandbox: RunningSandbox) -> None:
     # Page 100 takes 0.3 s; the three other slots go on: each page asks for the one four after it as soon
     # as it is in, not when the caller has got past the slow page.
-    times = PageTimes(slow_offset=100)
+    times = PageTimes(query_offset, delay=lambda offset: 0.3 if offset == 100 else 0.0)
     async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
         rows = await crm.query("select * from Accounts")
     assert len(rows) == len(sandbox.vtiger.accounts)
@@ -358,7 +333,7 @@ async def test_a_slow_page_does_not_hold_up_the_other_slots(sandbox: RunningSand
 async def test_a_slow_reader_holds_back_the_reading(big_sandbox: RunningSandbox) -> None:
     # An import that writes each page before taking the next must not have every page fetched behind its
     # back: at most twice the concurrency pages are in hand (asked for and not yet taken) at any time.
-    times = PageTimes()
+    times = PageTimes(query_offset)
     taken = 0
     async with VtigerClient(make_settings(big_sandbox), transport=times, retry=FAST_RETRY) as crm:
         async for page in crm.query_pages("select * from Accounts"):
@@ -378,7 +353,7 @@ async def test_a_slow_page_and_a_slow_reader_together_still_give_every_row_in_or
     # held back then must still come in order when the reader gets to them.
     async with client_for(big_sandbox, vtiger_max_concurrency=1) as crm:
         expected = await crm.query("select * from Accounts")
-    times = PageTimes(slow_offset=100)
+    times = PageTimes(query_offset, delay=lambda offset: 0.3 if offset == 100 else 0.0)
     rows: list[dict[str, Any]] = []
     async with VtigerClient(make_settings(big_sandbox), transport=times, retry=FAST_RETRY) as crm:
         async for page in crm.query_pages("select * from Accounts"):
@@ -390,7 +365,7 @@ async def test_a_slow_page_and_a_slow_reader_together_still_give_every_row_in_or
 
 async def test_a_bulk_read_asks_for_a_whole_first_round(sandbox: RunningSandbox) -> None:
     sandbox.vtiger.faults.latency_ms = 50
-    times = PageTimes()
+    times = PageTimes(query_offset)
     async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
         rows = await crm.query("select * from Accounts", bulk=True)
         assert len(rows) == len(sandbox.vtiger.accounts)
@@ -413,7 +388,7 @@ async def test_a_result_of_whole_pages_ends_at_the_empty_page(sandbox: RunningSa
 
 
 async def test_a_failing_page_ends_the_read_and_leaves_nothing_running(sandbox: RunningSandbox) -> None:
-    times = PageTimes(fail_offset=200)
+    times = PageTimes(query_offset, fail_page=200)
     settings = make_settings(sandbox, http_max_retries=0)
     async with VtigerClient(settings, transport=times, retry=FAST_RETRY) as crm:
         with pytest.raises(Unavailable):
@@ -422,7 +397,7 @@ async def test_a_failing_page_ends_the_read_and_leaves_nothing_running(sandbox: 
 
 
 async def test_stopping_early_leaves_nothing_running(sandbox: RunningSandbox) -> None:
-    times = PageTimes(slow_from=200)  # the pages after the second stay out for a second
+    times = PageTimes(query_offset, delay=lambda offset: 1.0 if offset >= 200 else 0.0)  # out for a second
     async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
         started = time.perf_counter()
         async with contextlib.aclosing(crm.query_pages("select * from Accounts")) as pages:
