@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hubtui_process import SETTING_NAMES
 
 from hubtui.config import Settings
 from hubtui.store.customer_list import ALL_TABLES
@@ -47,9 +48,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings as a fresh install has them: defaults only, no .env, data under tmp."""
     for name in list(os.environ):
-        if name.startswith(("HUBTUI_", "VTIGER_", "ECONOMIC_", "TIMETRACKING_")) or name in {
-            "DATABASE_URL", "AUTO_CHECK_CONSISTENCY", "FIELD_TRUST", "HTTP_TIMEOUT_SECONDS",
-        }:
+        if name.upper() in SETTING_NAMES:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return Settings(hubtui_data_dir=tmp_path / "data")

@@ -10,19 +10,16 @@ exit-2 paths, in process (`run_check` with settings the test builds) for the res
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import socket
-import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hubtui_process import Run, clean_environment, run_hubtui
 
 from hubtui.cli import build_parser
 from hubtui.config import Settings
@@ -76,34 +73,11 @@ CHECK_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        document = json.loads(self.stdout)
-        jsonschema.validate(document, CHECK_SCHEMA)
-        return document
-
-
-def clean_environment(**settings: str) -> dict[str, str]:
-    """This process's environment without any hubtui setting a developer may have exported."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("HUBTUI_", "VTIGER_", "ECONOMIC_", "TIMETRACKING_", "HTTP_"))
-           and name not in {"DATABASE_URL", "AUTO_CHECK_CONSISTENCY", "FIELD_TRUST"}}
-    return {**env, **settings}
-
-
-async def hubtui(*args: str, env: Mapping[str, str], cwd: Path) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hubtui", *args, env=dict(env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return Run(process.returncode, stdout.decode(), stderr.decode())
+def check_document(run: Run) -> dict[str, Any]:
+    """The JSON `hubtui check --json` printed, checked against its schema."""
+    document: dict[str, Any] = run.json()
+    jsonschema.validate(document, CHECK_SCHEMA)
+    return document
 
 
 def real_differences(data: RemoteData) -> dict[int, set[str]]:
@@ -134,12 +108,12 @@ async def demo_run() -> AsyncIterator[Run]:
     whenever any pytest session starts."""
     with tempfile.TemporaryDirectory(prefix="hubtui-check-demo-", ignore_cleanup_errors=True) as home:
         env = clean_environment(HUBTUI_DATA_DIR=str(Path(home) / "data"))
-        yield await hubtui("--demo", "check", "--json", env=env, cwd=Path(home))
+        yield await run_hubtui("--demo", "check", "--json", env=env, cwd=Path(home))
 
 
 def test_demo_check_json_lists_every_customer_with_the_planted_differences(demo_run: Run) -> None:
     assert demo_run.code == 1, demo_run.stderr
-    document = demo_run.json()
+    document = check_document(demo_run)
     customers = {c["hub_id"]: c for c in document["customers"]}
     assert len(customers) == len(document["customers"]) == DEFAULT_DEMO_CUSTOMERS
 
@@ -194,8 +168,8 @@ async def exit_2_runs(database: Database, database_url: str, remotes: RunningSan
     down = remote_environment(database_url, remotes, home, VTIGER_URL=closed_port_url(),
                               ECONOMIC_API_URL=closed_port_url())
     unknown, unreachable = await asyncio.gather(
-        hubtui("check", "--json", "--customer", "99999", env=up, cwd=home),
-        hubtui("check", "--json", env=down, cwd=home),
+        run_hubtui("check", "--json", "--customer", "99999", env=up, cwd=home),
+        run_hubtui("check", "--json", env=down, cwd=home),
     )
     return {"unknown": unknown, "unreachable": unreachable}
 
@@ -264,7 +238,7 @@ async def check(db: Database, database_url: str, remotes: RunningSandbox, settin
 async def test_check_customer_limits_the_check(check: Check, db: Database) -> None:
     run = await check("--json", "--customer", str(VTIGER_ADDRESS_ID), "--customer", str(CLEAN_ID))
     assert run.code == 1, run.stderr
-    document = run.json()
+    document = check_document(run)
     assert [c["hub_id"] for c in document["customers"]] == [CLEAN_ID, VTIGER_ADDRESS_ID]
     assert [c["discrepancy_count"] for c in document["customers"]] == [0, 1]
     assert document["summary"]["checked"] == 2 and document["summary"]["with_discrepancies"] == 1
@@ -276,7 +250,7 @@ async def test_check_customer_limits_the_check(check: Check, db: Database) -> No
 async def test_check_exits_0_when_nothing_differs(check: Check) -> None:
     run = await check("--json", "--customer", str(CLEAN_ID))
     assert run.code == 0, run.stderr
-    document = run.json()
+    document = check_document(run)
     (customer,) = document["customers"]
     assert customer["hub_id"] == CLEAN_ID and customer["name"] == demo_companies(1)[0].name
     assert customer["discrepancies"] == {} and customer["discrepancy_count"] == 0
@@ -301,7 +275,7 @@ async def test_check_with_one_system_down_still_runs_and_says_so(
 ) -> None:
     run = await check("--json", vtiger_url=closed_port_url())
     assert run.code == 1, run.stderr
-    document = run.json()
+    document = check_document(run)
     assert len(document["customers"]) == COMPANIES
     assert document["summary"]["systems_available"] == {"hub": True, "vtiger": False, "economic": True}
     assert list(document["summary"]["unavailable"]) == ["vtiger"]

@@ -9,17 +9,14 @@ it instead of starting its own) and reads the demo hub database directly to chec
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from hubtui_process import Run, clean_environment, run_hubtui
 
 from hubtui.store.db import Database, embedded_url
 
@@ -31,16 +28,6 @@ ENTRY_KEYS = {"id", "customer_id", "customer_name", "economic_customer_number", 
 
 
 @dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@dataclass
 class Story:
     """Everything the commands printed, and what the hub database held at the interesting moments."""
 
@@ -48,24 +35,6 @@ class Story:
     ids: dict[str, int] = field(default_factory=dict)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending_after_sync: int = 0
-
-
-def clean_environment(**settings: str) -> dict[str, str]:
-    """This process's environment without any hubtui setting a developer may have exported."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("HUBTUI_", "VTIGER_", "ECONOMIC_", "TIMETRACKING_", "HTTP_"))
-           and name not in {"DATABASE_URL", "AUTO_CHECK_CONSISTENCY", "FIELD_TRUST"}}
-    return {**env, **settings}
-
-
-async def hubtui(*args: str, env: Mapping[str, str], cwd: Path) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hubtui", "--demo", *args, env=dict(env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return Run(process.returncode, stdout.decode(), stderr.decode())
 
 
 def rounded_hours(minutes: int) -> Decimal:
@@ -82,7 +51,7 @@ async def story(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Story
     runs = story.runs
 
     def run(*args: str, **settings: str) -> Any:
-        return hubtui(*args, env={**env, **settings}, cwd=home)
+        return run_hubtui("--demo", *args, env={**env, **settings}, cwd=home)
 
     runs["sync"] = await run("sync", "timelogs")
     db = await Database.connect(hub_url)

@@ -13,7 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
-from hubtui.config import Settings
+from hubtui_process import clean_environment
+
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 
 WIDTH, HEIGHT = 100, 30
@@ -100,8 +101,7 @@ def test_demo_filter_open_back_quit(tmp_path: Path) -> None:
     query = " ".join(target.name.split()[:2])
 
     data_dir = tmp_path / "data"
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names and not k.startswith("TMUX")}
+    env = {k: v for k, v in clean_environment().items() if not k.startswith("TMUX")}
     env.update({"HUBTUI_DATA_DIR": str(data_dir), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "xterm"})
     # stderr is not redirected: Textual draws on it.
     command = (

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hubtui_process import clean_environment
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -131,11 +131,8 @@ async def order_id(db: Database, settings: Settings) -> int:
 def environment(database_url: str, tmp_path: Path, economic_url: str, sandbox: RunningSandbox) -> dict[str, str]:
     """This process's environment without hubtui settings, plus the test database, `economic_url` and live
     draft exports."""
-    clean = {name: value for name, value in os.environ.items()
-             if not name.startswith(("HUBTUI_", "VTIGER_", "ECONOMIC_", "TIMETRACKING_", "HTTP_"))
-             and name not in {"DATABASE_URL", "AUTO_CHECK_CONSISTENCY", "FIELD_TRUST"}}
-    return {**clean, **sandbox.env(), **LIVE, "ECONOMIC_API_URL": economic_url, "DATABASE_URL": database_url,
-            "HUBTUI_DATA_DIR": str(tmp_path / "data"), "HTTP_TIMEOUT_SECONDS": "60", "HTTP_MAX_RETRIES": "0"}
+    return clean_environment(**{**sandbox.env(), **LIVE, "ECONOMIC_API_URL": economic_url}, DATABASE_URL=database_url,
+                             HUBTUI_DATA_DIR=str(tmp_path / "data"), HTTP_TIMEOUT_SECONDS="60", HTTP_MAX_RETRIES="0")
 
 
 async def start_export(order: int, env: Mapping[str, str], cwd: Path) -> asyncio.subprocess.Process:
