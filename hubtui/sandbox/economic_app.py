@@ -16,7 +16,8 @@ Behaves like restapi.e-conomic.com as described in shared/api/economic.md:
 Error bodies have the real shape (message, errorCode, developerHint, logId, httpStatusCode, logTime,
 errorCount, errors). Real codes: E04300 (validation failed), E07140 (customer group not found), E04730,
 E04740, E04500. The other codes (E001xx for property checks, E07150-E07210 for unknown references,
-E003xx for bad query parameters) are the sandbox's own, stable but not e-conomic's.
+E003xx for bad query parameters, E00<status> for injected faults) are the sandbox's own,
+stable but not e-conomic's.
 """
 
 from __future__ import annotations
@@ -395,8 +396,10 @@ class EconomicState(SandboxState):
         return self.customers
 
     def error_response(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-        error = EconomicError(status, message, "E00500" if status >= 500 else "",
-                              "Retry later; honour Retry-After when it is given.")
+        # The sandbox's own code per status (E00400, E00429, E00500, ...): real bodies always carry one.
+        hint = ("Retry later; honour Retry-After when it is given." if status == 429 or status >= 500
+                else "Correct the request before sending it again.")
+        error = EconomicError(status, message, "E00500" if status >= 500 else f"E00{status}", hint)
         return JSONResponse(error_body(error, errors_as_array=False), status_code=status, headers=headers)
 
     def stamp(self) -> str:

@@ -6,12 +6,20 @@ Each sandbox app is wrapped in `SandboxMiddleware`, which for every API request 
 1. counts it (`state.request_count`),
 2. records it in `state.write_log` when it is a write (body parsed, secrets redacted, headers never kept),
 3. asks the state whether to admit it (vTiger flood control lives there) and adds its headers,
-4. applies the faults in this order: `timeout_next` (hang), `burst_429`, `error_rate` (500),
-   `malformed_next` (200 with a broken JSON body). A request hit by a fault is not executed, so a retry is
-   always safe.
-5. holds the answer back until latency + jitter have passed since the request arrived. The latency is the
+4. applies the faults that stop a request before the service executes it, in this order: `timeout_next`
+   (hang), `burst_429`, `error_rate` (500), `malformed_next` (200 with a broken JSON body), `reject_next`
+   (`reject_status` with the system's real error body). A retry after one of these is always safe.
+5. otherwise executes the request; `after_apply_next` then replaces the real answer by the failure named
+   in `after_apply` (500, timeout, malformed JSON or a cut connection), as a network that loses the answer
+   after the write happened does: the record changed and the idempotency cache remembers the real answer.
+   `fault_method` and `fault_path` limit every counted or random fault to matching requests; the others
+   pass untouched and leave the counters alone.
+6. holds the answer back until latency + jitter have passed since the request arrived. The latency is the
    service's whole answer time, as a client sees it from a real service: the sandbox's own work happens
    inside it rather than on top, so a 20 ms sandbox answers in 20 ms however fast this machine runs it.
+
+The write log keeps, per write, the status the client saw (None when it saw none) and whether the service
+executed it (`applied`), so a test can tell a lost answer from a write that never happened.
 
 Faults are plain mutable dataclasses, one per system, so they can be changed from Python
 (`sandbox.vtiger.faults.burst_429 = 3`), over HTTP (`POST /_sandbox/faults {"burst_429": 3}`) and from the
@@ -22,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
+import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +50,8 @@ CONTROL_PREFIX = "/_sandbox"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Body fields that authenticate a caller: never kept in the write log.
 REDACTED_FIELDS = frozenset({"accessKey", "sessionName", "access_key", "password"})
+AFTER_APPLY_KINDS = ("500", "timeout", "malformed", "reset")
+FAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 @dataclass
@@ -55,6 +67,25 @@ class Faults:
     # Longer than any sane client timeout; the hang ends early when the client gives up or the server stops.
     hang_s: float = 60.0
     malformed_next: int = 0
+    # Executed, then answered with the failure `after_apply` names: 500, timeout, malformed or reset.
+    after_apply_next: int = 0
+    after_apply: str = "500"
+    # Not executed; answered with this status and the system's real error body.
+    reject_next: int = 0
+    reject_status: int = 400
+    # Counted and random faults only hit requests with this method and a path containing fault_path.
+    fault_method: str = ""
+    fault_path: str = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Choice fields are checked on every assignment, so a typo from Python fails here, not mid-request.
+        if name in ("after_apply", "fault_method"):
+            value = _choice(name, value)
+        super().__setattr__(name, value)
+
+    def targets(self, method: str, path: str) -> bool:
+        """Whether counted and random faults may hit this request."""
+        return (not self.fault_method or method.upper() == self.fault_method) and self.fault_path in path
 
 
 @dataclass
@@ -87,7 +118,27 @@ def update_faults(faults: Faults, changes: Mapping[str, Any]) -> None:
         setattr(faults, name, value)
 
 
+def _choice(name: str, value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a text")
+    text = str(value).strip()
+    if name == "after_apply":
+        if text.lower() not in AFTER_APPLY_KINDS:
+            raise ValueError(f"after_apply must be one of {', '.join(AFTER_APPLY_KINDS)} (got '{text}')")
+        return text.lower()
+    if text and text.upper() not in FAULT_METHODS:
+        raise ValueError(f"fault_method must be empty (all methods) or one of {', '.join(FAULT_METHODS)} "
+                         f"(got '{text}')")
+    return text.upper()
+
+
 def _convert(name: str, kind: type, value: Any) -> Any:
+    if name in ("after_apply", "fault_method"):
+        return _choice(name, value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a text")
+        return value
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -104,6 +155,8 @@ def _convert(name: str, kind: type, value: Any) -> Any:
         raise ValueError(f"{name} must not be negative")
     if name == "error_rate" and number > 1:
         raise ValueError("error_rate must be between 0 and 1")
+    if name == "reject_status" and not 400 <= number <= 599:
+        raise ValueError(f"reject_status must be an HTTP error status from 400 to 599 (got {number})")
     return number
 
 
@@ -121,7 +174,10 @@ def faults_from_options(options: list[str]) -> tuple[VtigerFaults, EconomicFault
         system, dot, name = target.partition(".")
         if not sep or not dot or system not in faults:
             raise ValueError(f"'{option}' is not vtiger.NAME=VALUE or economic.NAME=VALUE")
-        update_faults(faults[system], {name: value})
+        try:
+            update_faults(faults[system], {name: value})
+        except ValueError as error:
+            raise ValueError(f"'{option}': {error}") from None
     vtiger, economic = faults["vtiger"], faults["economic"]
     assert isinstance(vtiger, VtigerFaults) and isinstance(economic, EconomicFaults)
     return vtiger, economic
@@ -129,7 +185,10 @@ def faults_from_options(options: list[str]) -> tuple[VtigerFaults, EconomicFault
 
 @dataclass
 class LoggedWrite:
-    """One write request as the sandbox received it (never its headers: they hold the secrets)."""
+    """One write request as the sandbox received it (never its headers: they hold the secrets).
+
+    `status` is what the client saw (None: no answer, as after a timeout or a cut connection); `applied`
+    says the request reached the service's handler (a fault after it included, one before it not)."""
 
     method: str
     path: str
@@ -137,6 +196,7 @@ class LoggedWrite:
     body: Any
     time: str
     status: int | None = None
+    applied: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -210,12 +270,30 @@ def redact(value: Any) -> Any:
     return value
 
 
+# Set in the request's task when the sandbox cuts a connection on purpose (after_apply=reset), so uvicorn's
+# "returned without completing response" error for that request stays out of the log.
+_cutting = contextvars.ContextVar("sandbox_cutting", default=False)
+
+
+class _QuietDeliberateCuts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _cutting.get()
+
+
+_QUIET_DELIBERATE_CUTS = _QuietDeliberateCuts()
+
+
+async def _no_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    """The client has gone: there is nobody to answer."""
+
+
 class SandboxMiddleware:
     """Pure ASGI middleware (not BaseHTTPMiddleware) so a hanging request can watch for the client leaving."""
 
     def __init__(self, app: ASGIApp, state: SandboxState) -> None:
         self.app = app
         self.state = state
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_DELIBERATE_CUTS)  # added once, however many apps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
@@ -249,19 +327,25 @@ class SandboxMiddleware:
                     message = {**message, "headers": [*message.get("headers", []), *extra_headers]}
             await send(message)
 
-        if rejection is None:
-            rejection = await self._apply_faults(receive)
+        targeted = faults.targets(method, scope["path"])
+        if rejection is None and targeted:
+            rejection = await self._faults_before(receive)
         if rejection is not None:
             await rejection(scope, replay, send_logged)
             return
+        if entry is not None:
+            entry.applied = True
+        if targeted and faults.after_apply_next > 0:
+            faults.after_apply_next -= 1
+            await self._fail_after_apply(scope, receive, replay, send_logged, entry)
+            return
         await self.app(scope, replay, send_logged)
 
-    async def _apply_faults(self, receive: Receive) -> Response | None:
+    async def _faults_before(self, receive: Receive) -> ASGIApp | None:
         faults, state = self.state.faults, self.state
         if faults.timeout_next > 0:
             faults.timeout_next -= 1
-            await _hang(faults.hang_s, receive, state.closing)
-            return state.error_response(504, "Gateway timeout (sandbox fault: timeout_next)")
+            return await self._stall(receive, "timeout_next")
         if faults.burst_429 > 0:
             faults.burst_429 -= 1
             return state.error_response(429, "Too many requests (sandbox fault: burst_429)",
@@ -271,7 +355,47 @@ class SandboxMiddleware:
         if faults.malformed_next > 0:
             faults.malformed_next -= 1
             return Response(b'{"success": true, "result": [{"id": "3x1', media_type="application/json")
+        if faults.reject_next > 0:
+            faults.reject_next -= 1
+            return state.error_response(faults.reject_status, "The request was refused and nothing was "
+                                        "changed (sandbox fault: reject_next)")
         return None
+
+    async def _stall(self, receive: Receive, fault: str) -> ASGIApp:
+        """Hang like a stuck server: no answer once the client gives up, a 504 if it is still there."""
+        state = self.state
+        if await _hang(state.faults.hang_s, receive, state.closing):
+            return _no_answer
+        return state.error_response(504, f"Gateway timeout (sandbox fault: {fault})")
+
+    async def _fail_after_apply(self, scope: Scope, receive: Receive, replay: Receive, send: Send,
+                                entry: LoggedWrite | None) -> None:
+        """Execute the request, keep its real answer from the client and send the `after_apply` failure."""
+        answer: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            answer.append(message)
+
+        await self.app(scope, replay, keep)
+        kind, state = self.state.faults.after_apply, self.state
+        body = b"".join(m.get("body", b"") for m in answer if m["type"] == "http.response.body")
+        if kind == "reset":
+            # The real head and half the body, then the connection closes: the client gets no whole answer.
+            await send(answer[0])
+            await send({"type": "http.response.body", "body": body[:len(body) // 2], "more_body": True})
+            if entry is not None:
+                entry.status = None
+            _cutting.set(True)
+            return
+        failure: ASGIApp
+        if kind == "timeout":
+            failure = await self._stall(receive, "after_apply")
+        elif kind == "malformed":
+            failure = Response(body[:len(body) // 2] or b"{", media_type="application/json")
+        else:
+            failure = state.error_response(500, "Internal server error after the request was applied "
+                                                "(sandbox fault: after_apply)")
+        await failure(scope, replay, send)
 
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
@@ -297,8 +421,8 @@ async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
     return raw, replay
 
 
-async def _hang(seconds: float, receive: Receive, closing: asyncio.Event) -> None:
-    """Sleep like a stuck server, but stop when the client disconnects or the sandbox shuts down."""
+async def _hang(seconds: float, receive: Receive, closing: asyncio.Event) -> bool:
+    """Sleep like a stuck server, but stop when the client disconnects (True) or the sandbox shuts down."""
 
     async def client_gone() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -307,6 +431,7 @@ async def _hang(seconds: float, receive: Receive, closing: asyncio.Event) -> Non
     waiters = [asyncio.ensure_future(client_gone()), asyncio.ensure_future(closing.wait())]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        return waiters[0].done() and not waiters[0].cancelled()
     finally:
         for waiter in waiters:
             waiter.cancel()

@@ -82,6 +82,11 @@ class VtigerError(Exception):
         self.status = status
 
 
+# vTiger's own codes for the statuses a fault may answer with (FAILED_TO_UPDATE for any other 4xx).
+_FAULT_CODES = {400: "DATABASE_QUERY_ERROR", 401: "AUTHENTICATION_REQUIRED", 403: "ACCESS_DENIED",
+                404: "RECORD_NOT_FOUND", 429: "TOO_MANY_REQUESTS"}
+
+
 def envelope_error(code: str, message: str, status: int = 400, headers: Mapping[str, str] | None = None,
                    ) -> JSONResponse:
     return JSONResponse({"success": False, "error": {"code": code, "message": message}}, status_code=status,
@@ -643,7 +648,7 @@ class VtigerState(SandboxState):
         return None, headers
 
     def error_response(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-        code = "TOO_MANY_REQUESTS" if status == 429 else "INTERNAL_SERVER_ERROR"
+        code = "INTERNAL_SERVER_ERROR" if status >= 500 else _FAULT_CODES.get(status, "FAILED_TO_UPDATE")
         return envelope_error(code, message, status, headers)
 
     def is_write(self, method: str, path: str, body: Any) -> bool:
