@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import jsonschema
 import pytest
@@ -32,10 +33,14 @@ from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxe
 from hubtui.services.audit import actor
 from hubtui.services.importing import import_customers, import_timelogs
 from hubtui.services.timetracking import (
+    RATE_DECIMALS,
+    RATE_DIGITS,
+    RATE_MAX,
     DecisionRefused,
     ExportResult,
     OrderExport,
     OrderRefused,
+    RateRefused,
     TimeTracking,
     WizardSession,
 )
@@ -587,14 +592,86 @@ async def test_rates_are_decimals_with_two_decimals_the_default_covers_none_and_
 
     changes = await events(db, "rate_changed")
     assert [(e["entity_id"], e["before"], e["after"], e["actor"]) for e in changes] == [
-        (str(ids["beta"]), {"hourly_rate": None}, {"hourly_rate": "950.5"}, actor()),
+        (str(ids["beta"]), {"hourly_rate": None}, {"hourly_rate": "950.50"}, actor()),
         (str(ids["beta"]), {"hourly_rate": "950.50"}, {"hourly_rate": None}, actor()),
-        (str(ids["beta"]), {"hourly_rate": None}, {"hourly_rate": "0"}, actor()),
+        (str(ids["beta"]), {"hourly_rate": None}, {"hourly_rate": "0.00"}, actor()),
     ]
     listed = {r["id"]: r for r in await tracking.rates()}
     assert set(listed) == {ids["alfa"], ids["beta"]}
     assert (listed[ids["alfa"]]["hourly_rate"], listed[ids["alfa"]]["pending"]) == (Decimal("1000.00"), 2)
     assert (listed[ids["beta"]]["hourly_rate"], listed[ids["beta"]]["pending"]) == (Decimal("0.00"), 1)
+
+
+async def test_the_rate_limit_is_the_columns(db: Database) -> None:
+    column = await db.pool.fetchrow(
+        "select numeric_precision, numeric_scale from information_schema.columns "
+        "where table_name = 'customer' and column_name = 'hourly_rate'")
+    assert (column["numeric_precision"], column["numeric_scale"]) == (RATE_DIGITS, RATE_DECIMALS)
+    assert RATE_MAX == Decimal("9999999999.99")
+    await db.pool.execute("insert into customer (name, hourly_rate) values ('Størst', $1)", RATE_MAX)
+    with pytest.raises(asyncpg.NumericValueOutOfRangeError):  # one cent more is what the column cannot hold
+        await db.pool.execute("insert into customer (name, hourly_rate) values ('For stor', $1)", RATE_MAX + CENT)
+
+
+async def test_a_rate_the_column_cannot_hold_is_refused_with_the_limit_and_nothing_changes(
+    db: Database, make_settings: MakeSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = await small_queue(db)
+    tracking = TimeTracking(db, make_settings())
+    audit_before = await events(db)
+
+    for huge in (Decimal("999999999999"), RATE_MAX + CENT, Decimal("1E+30")):
+        with pytest.raises(RateRefused, match=r"too large: .*at most 9,999,999,999\.99.*the rate was not changed"):
+            await tracking.set_rate(ids["alfa"], huge)
+    assert "at most 9,999,999,999.99" in caplog.text  # and in the log, not only on screen
+    assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == Decimal("1000.00")
+    assert await events(db) == audit_before
+
+    await tracking.set_rate(ids["alfa"], RATE_MAX)  # the largest rate that fits is taken
+    assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == RATE_MAX
+
+
+async def test_a_rate_change_writes_one_audit_row_with_before_and_after(
+    db: Database, make_settings: MakeSettings
+) -> None:
+    ids = await small_queue(db)
+    tracking = TimeTracking(db, make_settings())
+    audit_before = await events(db)
+
+    await tracking.set_rate(ids["alfa"], Decimal("1250.75"))
+
+    new = (await events(db))[len(audit_before):]
+    assert [(e["event_type"], e["entity_id"], e["customer_id"], e["outcome"], e["before"], e["after"])
+            for e in new] == [("rate_changed", str(ids["alfa"]), ids["alfa"], "written",
+                               {"hourly_rate": "1000.00"}, {"hourly_rate": "1250.75"})]
+
+
+async def test_a_failure_inside_the_rate_transaction_leaves_neither_the_change_nor_its_audit(
+    db: Database, make_settings: MakeSettings
+) -> None:
+    ids = await small_queue(db)
+    tracking = TimeTracking(db, make_settings())
+    audit_before = await events(db)
+
+    with pytest.raises(RateRefused, match="customer 999999 no longer exists in the hub; nothing was saved"):
+        await tracking.set_rate(999_999, Decimal("900.00"))
+    assert await events(db) == audit_before
+
+    # The audit insert fails after the update ran in the same transaction (a real Postgres error): the
+    # update is rolled back with it, and the person is told the old rate stays.
+    await db.pool.execute(
+        "create function refuse_rate_audit() returns trigger language plpgsql as "
+        "$$ begin raise exception 'audit storage is full'; end $$")
+    await db.pool.execute(
+        "create trigger refuse_rate_audit before insert on audit_event for each row "
+        "when (new.event_type = 'rate_changed') execute function refuse_rate_audit()")
+    try:
+        with pytest.raises(RateRefused, match=r"the rate was not saved, the old rate stays .*audit storage is full"):
+            await tracking.set_rate(ids["alfa"], Decimal("1250.75"))
+    finally:
+        await db.pool.execute("drop trigger refuse_rate_audit on audit_event; drop function refuse_rate_audit()")
+    assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == Decimal("1000.00")
+    assert await events(db) == audit_before
 
 
 # ------------------------------------------------------------------------------------------------ orders

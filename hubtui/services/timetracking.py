@@ -53,6 +53,36 @@ class OrderRefused(Exception):
     """An order that cannot be made or exported as asked; the message says what to do."""
 
 
+class RateRefused(ValueError):
+    """An hourly rate that was not saved; the message says why and what to do, the old rate stays."""
+
+
+# customer.hourly_rate is numeric(12, 2) (store/models.py); tests check the two agree.
+RATE_DIGITS, RATE_DECIMALS = 12, 2
+RATE_MAX = Decimal(10 ** (RATE_DIGITS - RATE_DECIMALS)) - Decimal(1).scaleb(-RATE_DECIMALS)
+
+
+def checked_rate(rate: Decimal | None) -> Decimal | None:
+    """The rate as the column stores it (None stays None: the default applies), or RateRefused saying why
+    not, logged, before anything touches the database."""
+    if rate is None:
+        return None
+    cent = Decimal(1).scaleb(-RATE_DECIMALS)
+    problem = None
+    if not rate.is_finite() or rate < 0:
+        problem = "is not 0 or more"
+    elif rate > RATE_MAX:  # before the decimals: quantizing a huge number overflows
+        problem = "is too large"
+    elif rate != rate.quantize(cent):
+        problem = f"has more than {RATE_DECIMALS} decimals"
+    if problem is not None:
+        message = (f"{rate} {problem}: an hourly rate is 0 or more, at most {RATE_MAX:,}, with at most "
+                   f"{RATE_DECIMALS} decimals; the rate was not changed")
+        log.warning("hourly rate refused: %s", message)
+        raise RateRefused(message)
+    return rate.quantize(cent)
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     """One pending entry as the wizard shows it, with the numbers a support person checks."""
@@ -274,16 +304,33 @@ class TimeTracking:
         )
 
     async def set_rate(self, customer_id: int, rate: Decimal | None) -> None:
-        if rate is not None and (rate < 0 or rate != rate.quantize(Decimal("0.01"))):
-            raise ValueError("an hourly rate is 0 or more, with at most 2 decimals")
-        before = await self.db.pool.fetchval("select hourly_rate from customer where id = $1", customer_id)
-        await self.db.pool.execute("update customer set hourly_rate = $2, updated_at = now() where id = $1",
-                                   customer_id, rate)
-        await record(self.db.pool, AuditRecord(
-            event_type="rate_changed", entity_type="customer", entity_id=str(customer_id),
-            customer_id=customer_id, system="hub", outcome="written",
-            before={"hourly_rate": before}, after={"hourly_rate": rate},
-        ))
+        """Set (None: clear) a customer's hourly rate; the change and its audit event commit together.
+
+        RateRefused, with the old rate left as it was, for a rate the column cannot hold or a customer that
+        is gone."""
+        rate = checked_rate(rate)
+        try:
+            async with self.db.pool.acquire() as conn, conn.transaction():
+                # Locked, so a concurrent change cannot slip between the read and the audited "before".
+                before = await conn.fetchrow("select hourly_rate from customer where id = $1 for update",
+                                             customer_id)
+                status = await conn.execute("update customer set hourly_rate = $2, updated_at = now() where id = $1",
+                                            customer_id, rate)
+                if before is None or status.endswith(" 0"):
+                    raise RateRefused(f"customer {customer_id} no longer exists in the hub; nothing was saved. "
+                                      "Reload the list (leave and press F7 again)")
+                await record(conn, AuditRecord(
+                    event_type="rate_changed", entity_type="customer", entity_id=str(customer_id),
+                    customer_id=customer_id, system="hub", outcome="written",
+                    before={"hourly_rate": before["hourly_rate"]}, after={"hourly_rate": rate},
+                ))
+        except RateRefused as error:
+            log.warning("hourly rate of customer %s not saved: %s", customer_id, error)
+            raise
+        except asyncpg.PostgresError as error:
+            log.error("hourly rate of customer %s not saved: %s", customer_id, error)
+            raise RateRefused(f"the rate was not saved, the old rate stays (database said: {error}); "
+                              "try again, and check hubtui.log if it keeps failing") from None
 
     async def rates(self) -> list[asyncpg.Record]:
         return await self.db.pool.fetch(

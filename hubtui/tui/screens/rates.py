@@ -10,14 +10,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from hubtui.services.timetracking import TimeTracking
+from hubtui.services.timetracking import RateRefused, TimeTracking, checked_rate
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask
 from hubtui.tui.text import printable
 
 
 def parse_rate(text: str) -> str:
-    """A rate as typed ("850", "925,50"), or "" to use the default; ValueError with a message otherwise."""
+    """A rate as typed ("850", "925,50"), or "" to use the default; ValueError with a message otherwise (the
+    service's rule: what the column can hold), so a bad value never leaves the dialog."""
     cleaned = text.strip().replace(" ", "").replace(",", ".")
     if not cleaned:
         return ""
@@ -25,11 +26,7 @@ def parse_rate(text: str) -> str:
         rate = Decimal(cleaned)
     except InvalidOperation:
         raise ValueError(f"'{text.strip()[:20]}' is not an amount, e.g. 850 or 925,50") from None
-    if not rate.is_finite() or rate < 0:
-        raise ValueError("An hourly rate is 0 or more")
-    if rate != rate.quantize(Decimal("0.01")):
-        raise ValueError("An hourly rate has at most 2 decimals")
-    return str(rate.quantize(Decimal("0.01")))
+    return str(checked_rate(rate))
 
 
 class RatesScreen(HubScreen):
@@ -82,6 +79,10 @@ class RatesScreen(HubScreen):
 
     @work(exclusive=True, group="save-rate", exit_on_error=False)
     async def save(self, customer_id: int, rate: Decimal | None) -> None:
-        await TimeTracking(self.hub.db, self.hub.settings).set_rate(customer_id, rate)
-        self.notify("Rate saved", markup=False)
+        try:
+            await TimeTracking(self.hub.db, self.hub.settings).set_rate(customer_id, rate)
+        except RateRefused as error:
+            self.notify(printable(f"Rate not saved: {error}"), severity="error", markup=False, timeout=10)
+        else:
+            self.notify("Rate saved", markup=False)
         self.load()
