@@ -452,10 +452,77 @@ async def test_a_timeout_is_a_typed_error(sandbox: RunningSandbox) -> None:
 
 
 async def test_malformed_json_is_a_typed_error(sandbox: RunningSandbox) -> None:
+    sandbox.economic.faults.malformed_next = 4  # every attempt: the first and the 3 retries
+    number = some_customer(sandbox)
+    async with client_for(sandbox) as books:
+        with pytest.raises(MalformedResponse, match="not JSON") as caught:
+            await books.get_customer(number)
+        assert books.request_count == 4
+    assert (caught.value.request, caught.value.attempts) == (f"GET /customers/{number}", 4)
+
+
+async def test_a_malformed_answer_to_a_read_is_asked_for_again(sandbox: RunningSandbox) -> None:
+    number = some_customer(sandbox, 3)
     sandbox.economic.faults.malformed_next = 1
     async with client_for(sandbox) as books:
-        with pytest.raises(MalformedResponse, match="not JSON"):
-            await books.get_customer(some_customer(sandbox))
+        customer = await books.get_customer(number)
+        assert books.request_count == 2
+    assert customer["customerNumber"] == number and customer["name"] == sandbox.economic.customers[number]["name"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_a_malformed_page_is_asked_for_again_and_no_customer_is_lost(
+    sandbox: RunningSandbox, concurrency: int
+) -> None:
+    garbled: list[int] = []
+
+    def garble_once(page: int) -> bool:
+        # The second page comes back cut in half the first time it is asked for.
+        if page == 1 and page not in garbled:
+            garbled.append(page)
+            return True
+        return False
+
+    times = PageTimes(skippages, garble=garble_once)
+    settings = make_settings(sandbox, economic_max_concurrency=concurrency)
+    async with EconomicClient(settings, transport=times, retry=FAST_RETRY) as books:
+        customers = await books.customers()
+    assert garbled == [1]
+    assert [c["customerNumber"] for c in customers] == sorted(sandbox.economic.customers)
+
+
+async def test_a_page_that_stays_malformed_is_named_in_the_error(sandbox: RunningSandbox) -> None:
+    times = PageTimes(skippages, garble=lambda page: page == 2)
+    async with EconomicClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as books:
+        with pytest.raises(MalformedResponse) as caught:
+            await books.customers()
+    error = caught.value
+    assert (error.request, error.attempts) == ("GET /customers page 3 (skippages=2)", 4)
+    assert str(error).startswith("e-conomic: GET /customers page 3 (skippages=2) answered HTTP 200 with "
+                                 "something that is not JSON")
+
+
+async def test_a_page_without_its_collection_is_asked_for_again() -> None:
+    asked: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(skippages(request))
+        if len(asked) == 1:
+            return httpx.Response(200, json={"pagination": {"results": 1, "pageSize": 1000}})  # no collection
+        return httpx.Response(200, json={"collection": [{"customerNumber": 7}],
+                                         "pagination": {"results": 1, "pageSize": 1000}})
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        economic_api_url="http://economic.invalid",
+        economic_app_secret_token="secret-token",
+        economic_agreement_grant_token="grant-token",
+        economic_max_concurrency=1,
+        http_max_retries=1,
+    )
+    async with EconomicClient(settings, transport=httpx.MockTransport(answer), retry=FAST_RETRY) as books:
+        assert await books.customers() == [{"customerNumber": 7}]
+    assert asked == [0, 0]
 
 
 async def test_secrets_stay_out_of_logs_reprs_and_errors(
@@ -468,7 +535,7 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
         await books.update_customer(some_customer(sandbox, 9), {"city": "Ribe"})
         await books.create_draft_order(draft_payload(some_customer(sandbox), "hubtui:s"), "hubtui-s")
         for fault in ("malformed_next", "burst_429"):
-            setattr(sandbox.economic.faults, fault, 10)
+            setattr(sandbox.economic.faults, fault, 10)  # more than the retries: the error is shown
             try:
                 await books.self_info()
             except ConnectorError as error:

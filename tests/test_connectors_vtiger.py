@@ -598,12 +598,80 @@ async def test_a_read_that_timed_out_is_retried(sandbox: RunningSandbox) -> None
 
 
 async def test_malformed_json_is_a_typed_error(sandbox: RunningSandbox) -> None:
-    sandbox.vtiger.faults.malformed_next = 1
+    sandbox.vtiger.faults.malformed_next = 4  # every attempt: the first and the 3 retries
     async with client_for(sandbox) as crm:
         with pytest.raises(MalformedResponse) as caught:
             await crm.me()
+        assert crm.request_count == 4
     assert "not JSON" in str(caught.value)
     assert isinstance(caught.value, ConnectorError)
+    assert (caught.value.request, caught.value.attempts) == ("GET /me", 4)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_malformed_answer_to_a_read_is_asked_for_again(sandbox: RunningSandbox, flavour: str) -> None:
+    record_id = pages_first_id(sandbox)
+    async with client_for(sandbox, flavour) as crm:
+        await crm.describe("Accounts")  # logged in (webservice), so the fault hits the read itself
+        sent = crm.request_count
+        sandbox.vtiger.faults.malformed_next = 1
+        record = await crm.retrieve(record_id)
+        assert crm.request_count == sent + 2
+    assert record["id"] == record_id and record["accountname"] == sandbox.vtiger.accounts[record_id]["accountname"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_malformed_query_page_is_asked_for_again_and_no_row_is_lost(
+    sandbox: RunningSandbox, flavour: str
+) -> None:
+    garbled: list[int] = []
+
+    def garble_once(offset: int) -> bool:
+        # The third page comes back cut in half the first time it is asked for.
+        if offset == 200 and offset not in garbled:
+            garbled.append(offset)
+            return True
+        return False
+
+    times = PageTimes(query_offset, garble=garble_once)
+    settings = make_settings(sandbox, flavour)
+    async with VtigerClient(settings, transport=times, retry=FAST_RETRY) as crm:
+        rows = await crm.query("select * from Accounts")
+    assert garbled == [200]
+    assert [row["id"] for row in rows] == sorted(sandbox.vtiger.accounts, key=lambda i: int(i.split("x")[1]))
+
+
+async def test_a_query_page_that_stays_malformed_is_named_in_the_error(sandbox: RunningSandbox) -> None:
+    times = PageTimes(query_offset, garble=lambda offset: offset == 300)
+    async with VtigerClient(make_settings(sandbox), transport=times, retry=FAST_RETRY) as crm:
+        with pytest.raises(MalformedResponse) as caught:
+            await crm.query("select * from Accounts")
+        assert not page_tasks_left()
+    error = caught.value
+    assert (error.request, error.attempts) == ("GET /query page 4 (offset 300)", 4)
+    assert str(error).startswith("vTiger: GET /query page 4 (offset 300) answered HTTP 200 with something that "
+                                 "is not JSON")
+
+
+async def test_a_query_result_that_is_not_a_list_is_asked_for_again() -> None:
+    answers = [{"success": True, "result": {"accountname": "not a page of rows"}},
+               {"success": True, "result": [{"id": "3x1", "accountname": "Aarhus Byg ApS"}]}]
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["query"])
+        return httpx.Response(200, json=answers[min(len(asked), len(answers)) - 1])
+
+    settings = Settings(_env_file=None, vtiger_url="http://vtiger.invalid", vtiger_username="api@example.com",  # type: ignore[call-arg]
+                        vtiger_api_key="key-1234", http_max_retries=1)
+    async with VtigerClient(settings, transport=httpx.MockTransport(answer), retry=FAST_RETRY) as crm:
+        assert await crm.query("select id, accountname from Accounts") == [
+            {"id": "3x1", "accountname": "Aarhus Byg ApS"}]
+        answers[1] = answers[0]
+        asked.clear()
+        with pytest.raises(MalformedResponse, match=r"GET /query page 1 \(offset 0\) answered without a list"):
+            await crm.query("select id from Accounts")
+    assert len(asked) == 2  # the first try and the one retry, then it gives up
 
 
 async def test_pacing_keeps_a_bulk_read_under_the_flood_limit(sandbox: RunningSandbox) -> None:
@@ -674,7 +742,7 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
         await crm.query("select * from Accounts where accountname like '%a%'")
         sandbox.vtiger.expire_sessions()
         await crm.describe("Contacts")
-        sandbox.vtiger.faults.malformed_next = 1
+        sandbox.vtiger.faults.malformed_next = 4  # on every attempt, so the error is shown
         try:
             await crm.retrieve(next(iter(sandbox.vtiger.accounts)))
         except ConnectorError as error:

@@ -33,12 +33,13 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar, overload
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 SYSTEM_LABELS = {"vtiger": "vTiger", "economic": "e-conomic"}
+T = TypeVar("T")
 _SESSION_IN_URL = re.compile(r"(sessionName=)[^&\s\"']+")
 
 
@@ -82,6 +83,9 @@ class ConnectorError(Exception):
         # Only the retry machinery reads these two.
         self.retry_after = retry_after
         self.retryable = retryable
+        # Set by the HTTP core when it gives up: which request failed, and how often it was sent.
+        self.request: str | None = None
+        self.attempts = 1
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -428,6 +432,7 @@ class HttpCore:
                 text = text.replace(secret, "***")
         return text
 
+    @overload
     async def request(
         self,
         method: str,
@@ -439,8 +444,44 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         label: str | None = None,
-    ) -> httpx.Response:
-        """Send with retries; 429/5xx that outlive the retries raise, every other status is returned."""
+        parse: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        label: str | None = None,
+        parse: Callable[[httpx.Response], T],
+    ) -> T: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        label: str | None = None,
+        parse: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """Send with retries; 429/5xx that outlive the retries raise, every other status is returned.
+
+        With ``parse``, what it makes of the response is returned instead, and parsing is part of each
+        attempt: a ``MalformedResponse`` it raises (a cut or garbled body, a page without its rows) is
+        retried like a 5xx when the request is idempotent. The error that ends the retries carries the
+        request's label and how many times it was sent (``request``, ``attempts``).
+        """
         if self.config_error is not None:
             raise self.config_error
         headers = dict(headers or {})
@@ -456,10 +497,25 @@ class HttpCore:
             reraise=True,
             before_sleep=self._log_retry,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._send_once(request)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._send_once(request)
+                    return response if parse is None else self._parsed(request, response, parse)
+        except ConnectorError as error:
+            error.request = error.request or request.label
+            error.attempts = retrying.statistics.get("attempt_number", 1)
+            raise
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    @staticmethod
+    def _parsed(request: _Request, response: httpx.Response, parse: Callable[[httpx.Response], T]) -> T:
+        try:
+            return parse(response)
+        except MalformedResponse as error:
+            # A garbled or cut answer is a transport accident like a 5xx: a read asked again may come whole.
+            error.retryable = request.idempotent
+            raise
 
     async def _send_once(self, request: _Request) -> httpx.Response:
         async with self._semaphore:

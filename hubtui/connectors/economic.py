@@ -234,16 +234,30 @@ class EconomicClient(RemoteClient):
         body = parse_json(response, SYSTEM, label, self._core.redact) if response.content else None
         return body, response
 
-    async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        body, _ = await self._json("GET", path, params=params)
-        return body
+    async def _get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, label: str | None = None,
+        collection: bool = False,
+    ) -> dict[str, Any]:
+        """The JSON object ``GET path`` answers (with a ``collection`` list when asked for), parsed and
+        checked inside the retries: a cut or garbled answer is asked for again like a 5xx."""
+        label = label or f"GET {path}"
+
+        def parse(response: httpx.Response) -> dict[str, Any]:
+            if not 200 <= response.status_code < 300:
+                raise self._error_from_response(response, label)
+            body = parse_json(response, SYSTEM, label, self._core.redact) if response.content else None
+            if not isinstance(body, dict):
+                raise MalformedResponse(SYSTEM, f"{label} answered without an object", status=response.status_code)
+            if collection and not isinstance(body.get("collection"), list):
+                raise MalformedResponse(SYSTEM, f"{label} answered without a collection",
+                                        status=response.status_code)
+            return body
+
+        return await self._core.request("GET", path, params=params, label=label, parse=parse)
 
     async def self_info(self) -> dict[str, Any]:
         """``GET /self``: the agreement, company and user the tokens belong to."""
-        body = await self._get("/self")
-        if not isinstance(body, dict):
-            raise MalformedResponse(SYSTEM, "GET /self answered without an object")
-        return body
+        return await self._get("/self")
 
     async def _collection(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every item of a paged collection, in page order.
@@ -260,10 +274,9 @@ class EconomicClient(RemoteClient):
         tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}
 
         async def fetch(number: int) -> dict[str, Any]:
-            body = await self._get(path, {**params, "pagesize": PAGE_SIZE, "skippages": number})
-            if not isinstance(body, dict) or not isinstance(body.get("collection"), list):
-                raise MalformedResponse(SYSTEM, f"GET {path} answered without a collection")
-            return body
+            # Named by page, so a page that keeps failing is named in the error the caller reports.
+            return await self._get(path, {**params, "pagesize": PAGE_SIZE, "skippages": number},
+                                   label=f"GET {path} page {number + 1} (skippages={number})", collection=True)
 
         def page(number: int) -> asyncio.Task[dict[str, Any]]:
             if number not in tasks:
@@ -299,10 +312,7 @@ class EconomicClient(RemoteClient):
         return await self._collection("/customers", params)
 
     async def get_customer(self, customer_number: int) -> dict[str, Any]:
-        body = await self._get(f"/customers/{int(customer_number)}")
-        if not isinstance(body, dict):
-            raise MalformedResponse(SYSTEM, f"GET /customers/{customer_number} answered without an object")
-        return body
+        return await self._get(f"/customers/{int(customer_number)}")
 
     async def update_customer(
         self,

@@ -24,7 +24,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -191,7 +191,10 @@ def _truthy(value: Any) -> bool:
 
 
 class _Api(Protocol):
-    async def call(self, operation: str, params: Mapping[str, str], *, write: bool) -> Any: ...
+    async def call(
+        self, operation: str, params: Mapping[str, str], *, write: bool, expect: type | None = None,
+        detail: str = "",
+    ) -> Any: ...
 
     def path(self, operation: str) -> str: ...
 
@@ -230,10 +233,26 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+_EXPECTED = {list: "a list of rows", dict: "an object"}
+
+
 class _Transport:
     """What both flavours share: the HTTP core and the envelope."""
 
     core: HttpCore
+
+    def _parser(self, label: str, expect: type | None) -> Callable[[httpx.Response], Any]:
+        """The envelope's result (of the ``expect`` type), read inside the core's retries."""
+
+        def parse(response: httpx.Response) -> Any:
+            result = self._unwrap(response, label)
+            if expect is not None and not isinstance(result, expect):
+                raise MalformedResponse(
+                    SYSTEM, f"{label} answered without {_EXPECTED.get(expect, expect.__name__)}", status=200
+                )
+            return result
+
+        return parse
 
     def _unwrap(self, response: httpx.Response, label: str) -> Any:
         if response.status_code == 200:
@@ -263,17 +282,20 @@ class _RestApi(_Transport):
     def secrets(self) -> list[str]:
         return [self._api_key, self._basic]
 
-    async def call(self, operation: str, params: Mapping[str, str], *, write: bool) -> Any:
+    async def call(
+        self, operation: str, params: Mapping[str, str], *, write: bool, expect: type | None = None,
+        detail: str = "",
+    ) -> Any:
         method = "POST" if write else "GET"
-        label = f"{method} {self.path(operation)}"
-        response = await self.core.request(
+        label = " ".join(filter(None, (method, self.path(operation), detail)))
+        return await self.core.request(
             method,
             operation,
             params=None if write else params,
             data=params if write else None,
             label=label,
+            parse=self._parser(label, expect),
         )
-        return self._unwrap(response, label)
 
 
 class _WebserviceApi(_Transport):
@@ -293,14 +315,15 @@ class _WebserviceApi(_Transport):
         return [self._api_key, self._session or "", self._access_key]
 
     async def _send(
-        self, operation: str, params: Mapping[str, str], *, write: bool, session: str | None
+        self, operation: str, params: Mapping[str, str], *, write: bool, session: str | None,
+        expect: type | None = None, detail: str = "",
     ) -> Any:
         fields = {"operation": operation, **params}
         if session is not None:
             fields["sessionName"] = session
         method = "POST" if write else "GET"
-        label = f"{method} {self.path(operation)}"
-        response = await self.core.request(
+        label = " ".join(filter(None, (method, self.path(operation), detail)))
+        return await self.core.request(
             method,
             "webservice.php",
             params=None if write else fields,
@@ -308,8 +331,8 @@ class _WebserviceApi(_Transport):
             # login creates a session and changes no data, so repeating it is harmless
             idempotent=not write or operation == "login",
             label=label,
+            parse=self._parser(label, expect),
         )
-        return self._unwrap(response, label)
 
     async def session(self, stale: str | None = None) -> str:
         """The current session; a new login when there is none or when ``stale`` is still the current one."""
@@ -341,16 +364,19 @@ class _WebserviceApi(_Transport):
             "login", {"username": self._username, "accessKey": self._access_key}, write=True, session=None
         )
 
-    async def call(self, operation: str, params: Mapping[str, str], *, write: bool) -> Any:
+    async def call(
+        self, operation: str, params: Mapping[str, str], *, write: bool, expect: type | None = None,
+        detail: str = "",
+    ) -> Any:
         session = await self.session()
         try:
-            return await self._send(operation, params, write=write, session=session)
+            return await self._send(operation, params, write=write, session=session, expect=expect, detail=detail)
         except ConnectorError as error:
             if error.code not in SESSION_ERRORS:
                 raise
             self.core.logger.info("vTiger session %s; logging in again", error.code)
         session = await self.session(stale=session)
-        return await self._send(operation, params, write=write, session=session)
+        return await self._send(operation, params, write=write, session=session, expect=expect, detail=detail)
 
 
 class VtigerClient(RemoteClient):
@@ -430,8 +456,13 @@ class VtigerClient(RemoteClient):
             default=error_class_for_status(response.status_code),
         )
 
-    async def _call(self, operation: str, params: Mapping[str, str], *, write: bool = False) -> Any:
-        return decode_entities(await self._api.call(operation, params, write=write))
+    async def _call(
+        self, operation: str, params: Mapping[str, str], *, write: bool = False, expect: type | None = None,
+        detail: str = "",
+    ) -> Any:
+        """The operation's result, of the ``expect`` type (else a retried ``MalformedResponse``); ``detail``
+        is added to the request's name in logs and errors (which record, which page of a query)."""
+        return decode_entities(await self._api.call(operation, params, write=write, expect=expect, detail=detail))
 
     async def me(self) -> dict[str, Any]:
         """The user the credentials belong to (REST ``/me``; webservice: that user's record)."""
@@ -447,10 +478,9 @@ class VtigerClient(RemoteClient):
         vtql_identifier(module)
         async with self._describe_lock:
             if module not in self._describe_cache:
-                result = await self._call("describe", {"elementType": module})
-                if not isinstance(result, dict):
-                    raise MalformedResponse(SYSTEM, f"describe {module} answered without a description")
-                self._describe_cache[module] = result
+                self._describe_cache[module] = await self._call(
+                    "describe", {"elementType": module}, expect=dict, detail=module
+                )
             return self._describe_cache[module]
 
     async def id_prefix(self, module: str) -> str:
@@ -461,9 +491,7 @@ class VtigerClient(RemoteClient):
         return {str(item["name"]) for item in fields if isinstance(item, dict) and "name" in item}
 
     async def retrieve(self, record_id: str) -> dict[str, Any]:
-        result = await self._call("retrieve", {"id": record_id})
-        if not isinstance(result, dict):
-            raise MalformedResponse(SYSTEM, f"retrieve {record_id} answered without a record")
+        result: dict[str, Any] = await self._call("retrieve", {"id": record_id}, expect=dict, detail=record_id)
         return result
 
     async def query_pages(self, statement: str, *, bulk: bool = False) -> AsyncIterator[list[dict[str, Any]]]:
@@ -492,9 +520,10 @@ class VtigerClient(RemoteClient):
             base += ", id"
 
         async def page(offset: int) -> list[dict[str, Any]]:
-            rows = await self._call("query", {"query": f"{base} limit {offset},{QUERY_PAGE_SIZE};"})
-            if not isinstance(rows, list):
-                raise MalformedResponse(SYSTEM, "query answered without a list of rows")
+            rows: list[dict[str, Any]] = await self._call(
+                "query", {"query": f"{base} limit {offset},{QUERY_PAGE_SIZE};"}, expect=list,
+                detail=f"page {offset // QUERY_PAGE_SIZE + 1} (offset {offset})",
+            )
             return rows
 
         first = 0
