@@ -274,14 +274,19 @@ async def run_orders_generate(args: argparse.Namespace, settings: Settings) -> i
 
 async def run_orders_export(args: argparse.Namespace, settings: Settings) -> int:
     from hubtui.connectors.economic import EconomicClient
-    from hubtui.services.timetracking import OrderExport
+    from hubtui.services.order_export import OrderExport
 
     async with open_hub(settings, demo=args.demo) as hub, EconomicClient(hub.settings) as economic:
-        result = await OrderExport(hub.db, hub.settings, economic).export(args.id)
+        export = OrderExport(hub.db, hub.settings, economic)
+        if args.command_name == "attach":
+            result = await export.attach(args.id, args.draft)
+        else:
+            result = await export.export(args.id, none_exists=args.none_exists)
     if args.json:
         print(json.dumps(result.as_json(), ensure_ascii=False, default=str))
     else:
         print(result.message, file=sys.stdout if result.success else sys.stderr)
+    # "unknown" is an error: a person has to look in e-conomic before anything more is sent.
     return {"exported": EXIT_OK, "dry_run": EXIT_OK, "blocked": EXIT_REFUSED, "refused": EXIT_REFUSED}.get(
         result.outcome, EXIT_ERROR)
 
@@ -382,8 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export an order as an e-conomic draft order (behind TIMETRACKING_ECONOMIC_READ_ONLY "
         "and _DRY_RUN); exit 0 done or dry-run, 1 refused or blocked, 2 error")
     export.add_argument("id", type=int, help="order id")
+    export.add_argument("--none-exists", action="store_true",
+                        help="for an order whose export is UNKNOWN: you checked e-conomic and no draft with its "
+                        "reference exists, so export it again with a new key (audited)")
     export.add_argument("--json", action="store_true", help="print JSON like the seed's export reply")
-    export.set_defaults(command=run_orders_export)
+    export.set_defaults(command=run_orders_export, command_name="export")
+    attach = order_commands.add_parser(
+        "attach", help="for an order whose export is UNKNOWN: record the e-conomic draft you found for it "
+        "(checked against its reference and customer; audited)")
+    attach.add_argument("id", type=int, help="order id")
+    attach.add_argument("--draft", type=int, required=True, metavar="N", help="the e-conomic draft order number")
+    attach.add_argument("--json", action="store_true", help="print JSON")
+    attach.set_defaults(command=run_orders_export, command_name="attach", none_exists=False)
 
     for system, title in (("vtiger", "vTiger"), ("economic", "e-conomic")):
         system_parser = commands.add_parser(system, help=f"{title} connection")

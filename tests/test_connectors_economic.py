@@ -362,14 +362,16 @@ async def test_a_draft_order_is_created_once_per_idempotency_key(sandbox: Runnin
     async with client_for(sandbox, **LIVE_DRAFTS) as books:
         first = await books.create_draft_order(payload, "hubtui-order-42")
         again = await books.create_draft_order(payload, "hubtui-order-42")
-        found = await books.find_draft_by_reference(reference)
-        missing = await books.find_draft_by_reference("hubtui:order(43)")
+        found = await books.find_drafts_by_reference(reference)
+        missing = await books.find_drafts_by_reference("hubtui:order(43)")
+        fetched = await books.get_draft(first.response["orderNumber"])
     assert first.outcome == again.outcome == "written"
     assert first.response["orderNumber"] == again.response["orderNumber"]
     assert not first.replayed and again.replayed
     assert len(sandbox.economic.drafts) == drafts_before + 1
-    assert found is not None and found["orderNumber"] == first.response["orderNumber"]
-    assert missing is None
+    assert [draft["orderNumber"] for draft in found] == [first.response["orderNumber"]]
+    assert missing == []
+    assert fetched["references"]["other"] == reference
     sent = sandbox.economic.write_log[0].body
     assert sent == first.payload
     assert "null" not in json.dumps(sent) and "textLine1" not in sent["notes"]

@@ -28,17 +28,17 @@ from shared_api import shared_json
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.vtiger import VtigerClient
+from hubtui.core.draft_order import new_export_key
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.audit import actor
 from hubtui.services.importing import import_customers, import_timelogs
+from hubtui.services.order_export import ExportResult, OrderExport
 from hubtui.services.timetracking import (
     RATE_DECIMALS,
     RATE_DIGITS,
     RATE_MAX,
     DecisionRefused,
-    ExportResult,
-    OrderExport,
     OrderRefused,
     RateRefused,
     TimeTracking,
@@ -735,7 +735,8 @@ async def test_order_numbers_continue_after_the_highest_of_the_year(db: Database
     old = await add_customer(db, "Gammel ApS")
     for number in (f"ORD-{YEAR}-009", f"ORD-{YEAR - 1}-500", "ORD-2020-999"):
         await db.pool.execute("insert into billing_order (order_number, customer_id, status, currency, "
-                              "total_amount) values ($1, $2, 'exported', 'DKK', 0)", number, old)
+                              "total_amount, idempotency_key) values ($1, $2, 'exported', 'DKK', 0, $3)",
+                              number, old, new_export_key())
     customer = await add_customer(db, "Ny ApS")
     await tracking.approve(await add_entry(db, customer, date(2026, 10, 1), 30))
     order = await tracking.order(await tracking.generate_order(customer))
@@ -888,7 +889,8 @@ async def test_live_export_posts_once_with_an_idempotency_key_and_bills_the_entr
     assert result.details["economic_draft_id"] == draft_number and result.details["replayed"] is False
     (post,) = recording.sent("POST")
     assert post.url.path == "/orders/drafts"
-    assert post.headers["Idempotency-Key"] == f"hubtui-ORD-{YEAR}-001"
+    key = (await order_row(db, order_id))["idempotency_key"]
+    assert post.headers["Idempotency-Key"] == key and key.startswith("hubtui-")  # the order's own random key
     (logged,) = sandbox.economic.write_log
     assert (logged.method, logged.path, logged.status) == ("POST", "/orders/drafts", 201)
     assert logged.body == dry.details["payload"] == result.details["payload"]  # the dry run showed the truth
@@ -897,8 +899,7 @@ async def test_live_export_posts_once_with_an_idempotency_key_and_bills_the_entr
     assert [line["unitNetPrice"] for line in draft["lines"]] == [912.5, 912.5]
 
     row = await order_row(db, order_id)
-    assert (row["status"], row["economic_draft_number"], row["idempotency_key"]) == (
-        "exported", draft_number, f"hubtui-ORD-{YEAR}-001")
+    assert (row["status"], row["economic_draft_number"], row["idempotency_key"]) == ("exported", draft_number, key)
     assert row["exported_at"] is not None and row["export_started_at"] is not None
     statuses = await db.pool.fetch("select status from time_entry where order_id = $1", order_id)
     assert [r["status"] for r in statuses] == ["billed", "billed"]
@@ -1015,7 +1016,7 @@ async def test_an_economic_validation_error_fails_with_message_field_errors_and_
     log_id = result.details["log_id"]
     assert log_id and f"logId {log_id}" in result.message
     assert "Validation failed" in result.message and "Product 'NOPE' not found" in result.message
-    assert "the order stays exportable; fix the cause and export again" in result.message
+    assert "e-conomic created nothing; fix the cause and export again" in result.message
     ((logged),) = posts(sandbox)
     assert logged.status == 400 and sandbox.economic.drafts == {}
     await assert_still_exportable(db, order_id)
@@ -1054,19 +1055,25 @@ async def test_a_post_that_times_out_or_fails_leaves_the_order_exportable_and_th
             else:
                 faults.error_rate = 1.0
 
+    key = (await order_row(db, order_id))["idempotency_key"]
     result = await export(db, settings, order_id, Recording(arm))
 
-    assert (result.success, result.outcome, result.economic_draft_id) == (False, "failed", None)
-    if fault == "timeout":
-        assert "no answer to POST /orders/drafts within 0.5 s" in result.message
-    else:
-        assert "Internal server error" in result.message
-    assert "the order stays exportable" in result.message
     assert sandbox.economic.drafts == {}
-    await assert_still_exportable(db, order_id)
+    if fault == "timeout":
+        # The look-up that settles the lost answer finds no draft: nothing was created, say so.
+        assert (result.success, result.outcome, result.economic_draft_id) == (False, "failed", None)
+        assert "no answer to POST /orders/drafts within 0.5 s" in result.message
+        assert "no draft with this reference exists in e-conomic, so nothing was created" in result.message
+        await assert_still_exportable(db, order_id)
+        settled = "export_failed"
+    else:
+        # e-conomic answers the look-up with 500s too: whether the draft exists is unknown, and said so.
+        assert (result.success, result.outcome, result.economic_draft_id) == (False, "unknown", None)
+        assert "Internal server error" in result.message and f"reference ORD-{YEAR}-001" in result.message
+        settled = "export_unknown"
     row = await order_row(db, order_id)
-    assert row["export_started_at"] is not None and row["idempotency_key"] == f"hubtui-ORD-{YEAR}-001"
-    assert [e["event_type"] for e in await export_audit(db, order_id)] == ["export_started", "export_failed"]
+    assert row["key_first_sent_at"] is not None and row["idempotency_key"] == key  # resent by the next export
+    assert [e["event_type"] for e in await export_audit(db, order_id)] == ["export_started", settled]
 
     faults.error_rate = 0.0
     later = await export(db, settings, order_id)

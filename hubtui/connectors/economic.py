@@ -379,8 +379,8 @@ class EconomicClient(RemoteClient):
             SYSTEM, "written", "POST", path, payload=body, response=answer, replayed=_from_cache(response)
         )
 
-    async def find_draft_by_reference(self, other: str) -> dict[str, Any] | None:
-        """The draft order whose ``references.other`` is exactly ``other``, or ``None``."""
+    async def find_drafts_by_reference(self, other: str) -> list[dict[str, Any]]:
+        """Every draft order whose ``references.other`` is exactly ``other`` (filterable on drafts)."""
         body = await self._get(
             "/orders/drafts",
             {"filter": f"references.other$eq:{filter_value(other)}", "pagesize": PAGE_SIZE},
@@ -389,8 +389,15 @@ class EconomicClient(RemoteClient):
         if not isinstance(collection, list):
             raise MalformedResponse(SYSTEM, "GET /orders/drafts answered without a collection")
         # Compare again locally: a server that treats the filter loosely must not hand us a stranger's draft.
-        matches = [item for item in collection if (item.get("references") or {}).get("other") == other]
-        return matches[0] if matches else None
+        return [item for item in collection
+                if isinstance(item, dict) and (item.get("references") or {}).get("other") == other]
+
+    async def get_draft(self, order_number: int) -> dict[str, Any]:
+        """``GET /orders/drafts/{orderNumber}``: one draft order."""
+        body = await self._get(f"/orders/drafts/{int(order_number)}")
+        if not isinstance(body, dict):
+            raise MalformedResponse(SYSTEM, f"GET /orders/drafts/{order_number} answered without an object")
+        return body
 
     async def connection_test(self) -> dict[str, Any]:
         """The agreement the tokens open, plus the write flags in force; raises a typed error otherwise."""

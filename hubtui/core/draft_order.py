@@ -7,6 +7,7 @@ number in `references.other`, which is how a draft whose answer was lost is foun
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -143,16 +144,11 @@ def json_number(value: Decimal) -> int | float:
     return float(value)
 
 
-def idempotency_key(order_number: str, attempt_scope: str = "") -> str:
-    """The `Idempotency-Key` for exporting one order: `hubtui-ORD-2026-001`.
+def new_export_key() -> str:
+    """A fresh `Idempotency-Key` for exporting one order: random, made when the order is made.
 
-    The same order always gets the same key, so when hubtui dies after the POST and before storing the
-    answer, the retry carries the same key and e-conomic replays the first draft within the hour instead of
-    creating a second one (after the hour the service looks the draft up by `references.other`).
-    `attempt_scope` is for a deliberate new export of the same order (e.g. after its draft was deleted in
-    e-conomic): a new scope, a new key. It must be printable ASCII, as the key travels in an HTTP header.
+    A key derived from the order number would repeat across hub databases (each numbers from ORD-YYYY-001)
+    and e-conomic would replay another database's draft; a random key is this order's alone. It is sent on
+    every retry of the export, so a repeat within e-conomic's hour is answered with the first draft.
     """
-    key = IDEMPOTENCY_KEY_PREFIX + order_number + (f"-{attempt_scope}" if attempt_scope else "")
-    if not order_number or not all("!" <= character <= "~" for character in key):
-        raise ValueError(f"an Idempotency-Key must be non-empty printable ASCII without spaces, got {key!r}")
-    return key
+    return IDEMPOTENCY_KEY_PREFIX + str(uuid.uuid4())

@@ -8,7 +8,6 @@ so two people never decide the same entry, and the loser is told so.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -16,17 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from hubtui.config import Settings
-from hubtui.connectors.base import ConnectorError, WriteBlocked
-from hubtui.connectors.economic import EconomicClient
 from hubtui.core.billing import (
     EntryForBilling,
     InvalidHours,
-    OrderLineDraft,
     billable_hours,
     build_order_lines,
     effective_rate,
@@ -35,14 +30,13 @@ from hubtui.core.billing import (
     order_total,
     parse_hours,
 )
-from hubtui.core.draft_order import NotExportable, draft_order_payload, idempotency_key
+from hubtui.core.draft_order import new_export_key
 from hubtui.services.audit import AuditRecord, actor, record
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
 
 CLAIM_MINUTES = 10
-DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 
 
 class DecisionRefused(Exception):
@@ -367,9 +361,10 @@ class TimeTracking:
                                         f"ORD-{year}-%")
             number = next_order_number((r["order_number"] for r in existing), year)
             order_id = await conn.fetchval(
-                "insert into billing_order (order_number, customer_id, status, currency, total_amount) "
-                "values ($1, $2, 'open', $3, $4) returning id",
+                "insert into billing_order (order_number, customer_id, status, currency, total_amount, "
+                "idempotency_key) values ($1, $2, 'open', $3, $4, $5) returning id",
                 number, customer_id, self.settings.timetracking_currency, order_total(lines),
+                new_export_key(),
             )
             await conn.executemany(
                 "insert into order_line (order_id, time_entry_id, line_number, description, quantity, "
@@ -416,156 +411,3 @@ class OrderView:
     @property
     def number(self) -> str:
         return self.row["order_number"]
-
-
-@dataclass
-class ExportResult:
-    """Shaped like the seed's export reply, plus `outcome` for the screen."""
-
-    success: bool
-    outcome: Literal["exported", "dry_run", "blocked", "refused", "failed"]
-    dry_run: bool
-    order_id: int
-    economic_draft_id: int | None
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"success": self.success, "dry_run": self.dry_run, "order_id": self.order_id,
-                "economic_draft_id": self.economic_draft_id, "message": self.message, "details": self.details}
-
-
-class OrderExport:
-    """The e-conomic draft-order export, exactly once, behind TIMETRACKING_ECONOMIC_READ_ONLY / _DRY_RUN."""
-
-    def __init__(self, db: Database, settings: Settings, economic: EconomicClient) -> None:
-        self.db = db
-        self.settings = settings
-        self.economic = economic
-
-    async def export(self, order_id: int) -> ExportResult:
-        settings = self.settings
-        order = await TimeTracking(self.db, settings).order(order_id)
-        if order is None:
-            return self._result(order_id, "refused", f"order {order_id} does not exist")
-        row = order.row
-        details: dict[str, Any] = {
-            "order_number": row["order_number"], "customer_name": row["customer_name"],
-            "total_amount": str(row["total_amount"]), "line_count": len(order.lines),
-            "read_only": settings.timetracking_economic_read_only, "dry_run": settings.timetracking_economic_dry_run,
-        }
-        if settings.timetracking_export_type != "draft":
-            return await self._finish(order, "refused", "export_blocked",
-                                      f"TIMETRACKING_EXPORT_TYPE={settings.timetracking_export_type} is not supported: "
-                                      "hubtui only creates draft orders; set TIMETRACKING_EXPORT_TYPE=draft", details)
-        if row["status"] == "exported":
-            return self._result(order_id, "refused", f"order {row['order_number']} was already exported as "
-                                f"e-conomic draft {row['economic_draft_number']}",
-                                draft=row["economic_draft_number"], details=details)
-        if row["economic_customer_number"] is None:
-            return await self._finish(order, "failed", "export_failed",
-                                      f"{row['customer_name']} has no e-conomic customer number: sync customers from "
-                                      f"vTiger (`hubtui sync customers`); the number comes from "
-                                      f"{settings.vtiger_economic_number_field}", details)
-        if settings.timetracking_economic_read_only:
-            log.warning("BLOCKED: export order %s to e-conomic - READ_ONLY mode enabled", row["order_number"])
-            return await self._finish(order, "blocked", "export_blocked",
-                                      "BLOCKED: TIMETRACKING_ECONOMIC_READ_ONLY=true blocks all writes to e-conomic; "
-                                      "set TIMETRACKING_ECONOMIC_READ_ONLY=false to export", details)
-        try:
-            customer = await self.economic.get_customer(row["economic_customer_number"])
-            # The draft is dated as the support person sees the calendar, in Denmark.
-            payload = draft_order_payload(row["order_number"], datetime.now(DANISH_TIME).date(), customer,
-                                          _line_drafts(order), settings)
-        except ConnectorError as error:
-            return await self._failed(order, error, details)
-        except NotExportable as error:
-            return await self._finish(order, "failed", "export_failed",
-                                      f"{error.message} — the order stays exportable", details)
-        details["payload"] = payload
-        if settings.timetracking_economic_dry_run:
-            log.info("DRY-RUN: would export order %s to e-conomic: %s", row["order_number"],
-                     json.dumps(payload, ensure_ascii=False))
-            return await self._finish(order, "dry_run", "export_dry_run",
-                                      f"DRY-RUN: would export order {row['order_number']} to e-conomic", details)
-        return await self._export_live(order, payload, details)
-
-    async def _export_live(self, order: OrderView, payload: dict[str, Any], details: dict[str, Any]) -> ExportResult:
-        row = order.row
-        retry = row["export_started_at"] is not None
-        # The first attempt's key is derived from the order; an attempt after a definite rejection (key
-        # cleared below) gets a fresh one, or e-conomic would replay the old 400 for an hour.
-        key = row["idempotency_key"] or idempotency_key(
-            row["order_number"], attempt_scope="" if not retry else uuid.uuid4().hex[:8]
-        )
-        # Recorded BEFORE the POST: if hubtui dies after e-conomic answered, the next attempt knows.
-        await self.db.pool.execute(
-            "update billing_order set idempotency_key = $2, export_started_at = coalesce(export_started_at, now()) "
-            "where id = $1", row["id"], key,
-        )
-        await self._audit(order, "export_started", "started", None, details)
-        log.warning("EXECUTING WRITE OPERATION: export order %s to e-conomic", row["order_number"])
-        try:
-            draft = None
-            if row["idempotency_key"] is not None:
-                # An earlier attempt may have created the draft and died before recording it. Replaying the key
-                # works only within e-conomic's hour, so look the draft up by our order number first.
-                draft = await self.economic.find_draft_by_reference(row["order_number"])
-                details["found_by_reference"] = draft is not None
-            if draft is None:
-                result = await self.economic.create_draft_order(payload, key)
-                draft = result.response if isinstance(result.response, dict) else {}
-                details["replayed"] = result.replayed
-        except WriteBlocked as error:  # the connector's own gate agrees with ours; kept for safety
-            return await self._finish(order, "blocked", "export_blocked", str(error), details)
-        except ConnectorError as error:
-            if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 429):
-                # e-conomic refused it: nothing was created, so the next attempt is a new request with a new key.
-                await self.db.pool.execute("update billing_order set idempotency_key = null where id = $1", row["id"])
-            return await self._failed(order, error, details)
-        number = draft.get("orderNumber")
-        if not isinstance(number, int):
-            return await self._finish(order, "failed", "export_failed",
-                                      "e-conomic answered without an orderNumber; the order stays exportable", details)
-        async with self.db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "update billing_order set status = 'exported', economic_draft_number = $2, exported_at = now() "
-                "where id = $1", row["id"], number,
-            )
-            await conn.execute("update time_entry set status = 'billed' where order_id = $1", row["id"])
-        details["economic_draft_id"] = number
-        return await self._finish(order, "exported", "export_completed",
-                                  f"Exported to e-conomic draft {number}", details, draft=number)
-
-    async def _failed(self, order: OrderView, error: ConnectorError, details: dict[str, Any]) -> ExportResult:
-        details["errors"] = [f"{name}: {text}" if name else text for name, text in error.field_errors]
-        details["log_id"] = error.log_id
-        return await self._finish(order, "failed", "export_failed",
-                                  f"{error} — the order stays exportable; fix the cause and export again", details,
-                                  log_id=error.log_id)
-
-    async def _finish(self, order: OrderView, outcome: str, event: str, message: str, details: dict[str, Any], *,
-                      draft: int | None = None, log_id: str | None = None) -> ExportResult:
-        await self._audit(order, event, outcome, draft, details, message=message, log_id=log_id)
-        return self._result(order.row["id"], outcome, message, draft=draft, details=details)
-
-    def _result(self, order_id: int, outcome: str, message: str, *, draft: int | None = None,
-                details: dict[str, Any] | None = None) -> ExportResult:
-        return ExportResult(success=outcome in ("exported", "dry_run"), outcome=outcome,  # type: ignore[arg-type]
-                            dry_run=outcome == "dry_run", order_id=order_id, economic_draft_id=draft,
-                            message=message, details=details or {})
-
-    async def _audit(self, order: OrderView, event: str, outcome: str, draft: int | None, details: dict[str, Any],
-                     *, message: str | None = None, log_id: str | None = None) -> None:
-        await record(self.db.pool, AuditRecord(
-            event_type=event, entity_type="order", entity_id=str(order.row["id"]),
-            customer_id=order.row["customer_id"], system="economic", outcome=outcome,
-            after={"order_number": order.row["order_number"], "economic_draft_id": draft,
-                   **({"payload": details["payload"]} if "payload" in details and outcome == "dry_run" else {})},
-            message=message, remote_log_id=log_id, dry_run=outcome == "dry_run",
-        ))
-
-
-def _line_drafts(order: OrderView) -> list[OrderLineDraft]:
-    return [OrderLineDraft(line["line_number"], line["description"], line["quantity"], line["unit_price"],
-                           line["amount"], line["time_entry_id"]) for line in order.lines]

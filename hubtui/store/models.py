@@ -108,11 +108,13 @@ class BillingOrder(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_number: str = Field(unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    status: str = "open"  # open | exported | cancelled
+    status: str = "open"  # open | exported | unknown (a draft may exist: see export_problem) | cancelled
     currency: str = "DKK"
     total_amount: Decimal = _money(nullable=False)
-    idempotency_key: str | None = None
+    idempotency_key: str = Field(unique=True)  # random per order (and per deliberate re-export)
     export_started_at: datetime | None = _timestamp(nullable=True, default_now=False)
+    key_first_sent_at: datetime | None = _timestamp(nullable=True, default_now=False)
+    export_problem: str | None = None
     economic_draft_number: int | None = None
     exported_at: datetime | None = _timestamp(nullable=True, default_now=False)
     created_at: datetime = _timestamp()

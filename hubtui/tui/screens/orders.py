@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from hubtui.core.safety import write_mode
-from hubtui.services.timetracking import ExportResult, OrderExport, TimeTracking
+from hubtui.services.order_export import ExportResult, OrderExport
+from hubtui.services.timetracking import TimeTracking
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.text import printable
