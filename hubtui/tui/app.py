@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from hubtui.services.consistency import ConsistencyService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def parse_keymap(value: str) -> dict[str, str]:
@@ -57,6 +59,7 @@ class HubApp(App[None]):
         self.demo = demo
         self.labels = Labels(settings.hubtui_language)
         self.fleet_checked = False  # the start-up check runs once per session, not on every reload
+        self.writes: set[asyncio.Task[Any]] = set()  # remote writes under way; see run_write
         if settings.hubtui_keymap:
             self.set_keymap(parse_keymap(settings.hubtui_keymap))
 
@@ -81,6 +84,20 @@ class HubApp(App[None]):
         for name in ("vtiger", "economic"):
             if name in self.__dict__:
                 await self.__dict__[name].aclose()
+
+    def run_write(self, write: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run a write as a task the app owns: no key, no screen that is left and no worker's cancellation
+        cuts it off between the remote request and its audit row; quitting waits for it."""
+        task = asyncio.get_running_loop().create_task(write)
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+        return task
+
+    async def action_quit(self) -> None:
+        if self.writes:
+            self.notify("writing… hubtui quits when the write under way is finished and recorded", markup=False)
+            await asyncio.wait(set(self.writes))
+        self.exit()
 
     def _open(self, screen_type: type[Screen[None]]) -> None:
         """Open a top-level screen once: pressing its key again while on it does nothing."""
