@@ -93,11 +93,19 @@ class HubApp(App[None]):
         task.add_done_callback(self.writes.discard)
         return task
 
-    async def action_quit(self) -> None:
-        if self.writes:
-            self.notify("writing… hubtui quits when the write under way is finished and recorded", markup=False)
-            await asyncio.wait(set(self.writes))
-        self.exit()
+    def action_quit(self) -> None:
+        if not self.writes:
+            self.exit()
+            return
+        self.notify("writing… hubtui quits when the write under way is finished and recorded", markup=False)
+
+        async def quit_when_written() -> None:
+            while self.writes:  # a write may start another (an apply re-reads and counts)
+                await asyncio.wait(set(self.writes))
+            self.exit()
+
+        # A worker, so the screen keeps drawing (and showing the write's outcome) while it waits.
+        self.run_worker(quit_when_written(), group="quit", exclusive=True)
 
     def _open(self, screen_type: type[Screen[None]]) -> None:
         """Open a top-level screen once: pressing its key again while on it does nothing."""
