@@ -11,10 +11,12 @@ what the service says it did.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +42,17 @@ from hubtui.sandbox.server import (
     SandboxOptions,
     serve_sandboxes,
 )
-from hubtui.services.audit import actor
+from hubtui.services.audit import AuditRecord, actor, get_event, record, undo_refusal
 from hubtui.services.consistency import (
     ApplyResult,
     ConsistencyService,
     CustomerGone,
     CustomerReading,
+    UndoRefused,
     check_fleet,
     safety_label,
 )
+from hubtui.services.timetracking import TimeTracking
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 
@@ -770,8 +774,9 @@ async def test_undo_writes_the_before_values_back_and_is_audited(
 
     events = await audit_rows(hub, "undo")
     assert [(e["system"], e["outcome"]) for e in events] == [(s, "written") for s in SYSTEMS]
-    for event in events:
-        assert (event["before"], event["after"]) == (THREE_FIELDS, before)
+    for event in events:  # each undo names the event it undid
+        undid = applied.results[event["system"]].audit_id
+        assert (event["before"], event["after"]) == (THREE_FIELDS, {**before, "undoes_event": undid})
         assert event["actor"] == actor()
 
 
@@ -802,6 +807,134 @@ async def test_undo_of_something_that_is_not_a_field_write_is_refused(make_servi
     service = await make_service()
     with pytest.raises(ValueError, match="audit event 999999"):
         await service.undo(999_999)
+
+
+async def test_undo_is_refused_with_the_reason_for_every_event_that_wrote_nothing(
+    make_service: Make, sandbox: RunningSandbox, hub: Database
+) -> None:
+    plan_for = {"blocked": {}, "dry_run": {"economic_read_only": False},
+                "failed": LIVE, "disabled": {"vtiger_sync_enabled": False}}
+    sandbox.economic.faults = EconomicFaults(reject_next=1, fault_method="PUT")  # the "failed" one
+    ids: dict[str, int] = {}
+    for outcome, flags in plan_for.items():
+        service = await make_service(**flags)
+        reading = await service.read(CLEAN)
+        result = await service.apply(reading, custom_plan(reading, {"city": f"By {outcome}"}))
+        system = "vtiger" if outcome == "disabled" else "economic"
+        assert result.results[system].outcome == outcome
+        audit_id = result.results[system].audit_id
+        assert audit_id is not None
+        ids[outcome] = audit_id
+    await TimeTracking(hub, (await make_service()).settings).set_rate(CLEAN, Decimal("900.00"))
+    ids["rate"] = await hub.pool.fetchval("select id from audit_event where event_type = 'rate_changed'")
+    ids["unknown"] = await record(hub.pool, AuditRecord(  # as a write whose answer was lost leaves it
+        "field_sync", "customer", str(CLEAN), CLEAN, "economic", "unknown", {"city": "Nyborg"}, {"city": "X"}))
+    reset_logs(sandbox)
+    audit_count = len(await audit_rows(hub))
+
+    service = await make_service(**LIVE)
+    reasons = {
+        "blocked": "nothing was written: it was BLOCKED",
+        "dry_run": "nothing was written: it was a DRY-RUN",
+        "failed": "nothing was written: it FAILED",
+        "disabled": "nothing was written: sync to that system was disabled",
+        "rate": f"event {ids['rate']} is rate_changed, not a field write",
+        "unknown": "nothing was written: whether it landed is not known yet",
+    }
+    for kind, reason in reasons.items():
+        with pytest.raises(UndoRefused, match=re.escape(reason)):
+            await service.undo_preview(ids[kind])
+        with pytest.raises(UndoRefused, match=re.escape(reason)):
+            await service.undo(ids[kind])
+    assert economic_writes(sandbox) == [] and sandbox.vtiger.write_log == []
+    assert len(await audit_rows(hub)) == audit_count
+
+    # Settled by reading it back ("confirmed by re-read"), the unknown write is a write, and can be undone.
+    await hub.pool.execute("update audit_event set outcome = 'written', message = 'confirmed by re-read' "
+                           "where id = $1", ids["unknown"])
+    event = await get_event(hub, ids["unknown"])
+    assert event is not None and await undo_refusal(hub, event) is None
+
+
+async def test_an_undone_write_is_not_undone_twice_and_says_by_which_event(
+    make_service: Make, sandbox: RunningSandbox, hub: Database
+) -> None:
+    service = await make_service(**LIVE)
+    reading = await service.read(CLEAN)
+    applied = await service.apply(reading, custom_plan(reading, THREE_FIELDS))
+    economic_id = applied.results["economic"].audit_id
+    assert economic_id is not None
+    number = company(CLEAN).economic_customer_number
+
+    # A dry-run undo writes nothing, so it does not count as undone.
+    dry = await (await make_service(economic_read_only=False)).undo(economic_id)
+    assert dry.results["economic"].outcome == "dry_run"
+    reset_logs(sandbox)
+
+    undone = await service.undo(economic_id)
+    assert undone.results["economic"].outcome == "written"
+    assert len(economic_puts(sandbox, number)) == 1
+    undo_id = undone.results["economic"].audit_id
+    (undo_event,) = [e for e in await audit_rows(hub, "undo") if e["id"] == undo_id]
+    assert undo_event["after"]["undoes_event"] == economic_id
+    when = undo_event["created_at"].astimezone()
+
+    for attempt in (service.undo_preview(economic_id), service.undo(economic_id)):
+        with pytest.raises(UndoRefused, match=f"already undone by event {undo_id} at {when:%H:%M}"):
+            await attempt
+    assert len(economic_puts(sandbox, number)) == 1  # still the one write
+
+
+async def test_the_undo_preview_reads_now_and_the_confirmed_undo_writes_what_it_showed(
+    make_service: Make, sandbox: RunningSandbox, hub: Database
+) -> None:
+    service = await make_service(**LIVE)
+    target = company(CLEAN)
+    number = target.economic_customer_number
+    reading = await service.read(CLEAN)
+    applied = await service.apply(reading, custom_plan(reading, THREE_FIELDS))
+    economic_id = applied.results["economic"].audit_id
+    assert economic_id is not None
+    await put_in_economic(sandbox, number, city="Svendborg")  # someone changes one field since
+    reset_logs(sandbox)
+
+    preview = await service.undo_preview(economic_id)
+    assert (preview.mode, preview.live) == ("LIVE", True)
+    assert economic_writes(sandbox) == []  # a preview only reads
+    shown = {f.field: (f.current, f.restore, f.changed_since, f.written) for f in preview.fields}
+    assert shown == {
+        "city": ("Svendborg", target.city, True, True),
+        "phone": (THREE_FIELDS["phone"], target.phone, False, True),
+        "website": (THREE_FIELDS["website"], target.website, False, True),
+    }
+    assert (await (await make_service()).undo_preview(economic_id)).mode == "READ-ONLY: blocked"
+
+    # Without the person's confirmed preview, the later change is left alone...
+    unattended = await service.undo(economic_id)
+    assert len(economic_puts(sandbox, number)) == 1
+    assert sandbox.economic.customers[number]["city"] == "Svendborg"
+    assert unattended.results["economic"].fields.keys() == {"phone", "website"}
+    await hub.pool.execute("delete from audit_event where event_type = 'undo'")  # start over from the event
+    await put_in_economic(sandbox, number, **{ECONOMIC_NAMES[n]: v for n, v in THREE_FIELDS.items() if n != "city"})
+    reset_logs(sandbox)
+
+    # ...with it, exactly what it showed is written (the person saw "changed since" and said yes): one PUT.
+    preview = await service.undo_preview(economic_id)
+    result = await service.undo(economic_id, preview)
+    assert result.results["economic"].outcome == "written"
+    assert len(economic_puts(sandbox, number)) == 1
+    stored = sandbox.economic.customers[number]
+    assert [stored[ECONOMIC_NAMES[n]] for n in THREE_FIELDS] == [target.city, target.phone, target.website]
+
+    # A preview goes stale: a change after it was read makes the undo refuse to overwrite it (the hub here,
+    # whose guard is exact; e-conomic's lastUpdated only tells changes a second apart).
+    hub_id = applied.results["hub"].audit_id
+    assert hub_id is not None
+    preview = await service.undo_preview(hub_id)
+    await hub.pool.execute("update customer set city = 'Faaborg' where id = $1", CLEAN)
+    stale = await service.undo(hub_id, preview)
+    assert stale.results["hub"].outcome == "changed"
+    assert (await hub_row(hub, CLEAN))["city"] == "Faaborg"
 
 
 # ------------------------------------------------------------------------------------------------ fleet check

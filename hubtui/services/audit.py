@@ -18,6 +18,9 @@ import asyncpg
 
 from hubtui.store.db import Database
 
+FIELD_WRITES = frozenset({"field_sync", "undo"})  # the events that write customer fields, and can be undone
+UNDOES = "undoes_event"  # key in an undo event's `after`: the id of the event it undid
+
 
 def actor() -> str:
     """Who runs this: the OS user, plus the SSH client's address when logged in over SSH."""
@@ -63,6 +66,17 @@ class AuditEntry:
     dry_run: bool
     actor: str
     created_at: datetime
+
+    @property
+    def field_after(self) -> dict[str, Any]:
+        """The field values the event wrote (without an undo's reference to the event it undid)."""
+        return {name: value for name, value in (self.after or {}).items() if name != UNDOES}
+
+    @property
+    def undoes(self) -> int | None:
+        """For an undo event: the id of the event it undid."""
+        value = (self.after or {}).get(UNDOES) if self.event_type == "undo" else None
+        return value if isinstance(value, int) else None
 
 
 _SELECT = (
@@ -143,3 +157,39 @@ async def get_event(db: Database, event_id: int) -> AuditEntry | None:
 
 def _load(value: str | None) -> dict[str, Any] | None:
     return None if value is None else json.loads(value)
+
+
+_NOT_WRITTEN = {
+    "blocked": "it was BLOCKED (read-only)",
+    "disabled": "sync to that system was disabled",
+    "failed": "it FAILED",
+    "changed": "the record had changed since it was read, so nothing was sent",
+    "unknown": "whether it landed is not known yet; open the customer so hubtui reads it back and settles it, "
+               "then try again",
+}
+
+
+async def undo_refusal(db: Database, event: AuditEntry) -> str | None:
+    """Why `event` cannot be undone, or None when it can: only a field write that really wrote (not a dry
+    run, not blocked or failed) and that no undo has undone yet. The one place this rule lives."""
+    if event.event_type not in FIELD_WRITES:
+        return f"event {event.id} is {event.event_type}, not a field write: only field writes can be undone"
+    if event.customer_id is None or event.system is None or not event.before:
+        return f"event {event.id} holds no values to write back"
+    if event.dry_run or event.outcome == "dry_run":
+        return "nothing was written: it was a DRY-RUN"
+    if event.outcome != "written":  # a settled "unknown" is "written" (confirmed by re-read)
+        return "nothing was written: " + _NOT_WRITTEN.get(event.outcome or "", f"it was {event.outcome}")
+    undo = await db.pool.fetchrow(
+        "select id, outcome, actor, created_at from audit_event where customer_id = $1 and event_type = 'undo' "
+        f"and outcome in ('written', 'unknown') and after ->> '{UNDOES}' = $2 order by id limit 1",
+        event.customer_id, str(event.id),
+    )
+    if undo is None:
+        return None
+    when = undo["created_at"].astimezone()
+    at = f"{when:%H:%M}" if when.date() == datetime.now(when.tzinfo).date() else f"{when:%Y-%m-%d %H:%M}"
+    if undo["outcome"] == "unknown":
+        return (f"undo event {undo['id']} at {at} may already have undone it (its result is not known yet); "
+                "open the customer so hubtui reads it back, then look again")
+    return f"already undone by event {undo['id']} at {at} ({undo['actor']})"

@@ -34,13 +34,23 @@ from hubtui.core.fields import (
     FieldMapping,
     described_field_map,
     field_map,
+    system_name,
     vtiger_account_columns,
     without_nul,
 )
 from hubtui.core.memory import collector_paused
+from hubtui.core.normalize import normalize
 from hubtui.core.plan import WritePlan, undo_plan
 from hubtui.core.safety import write_mode
-from hubtui.services.audit import AuditRecord, get_event, record, record_all
+from hubtui.services.audit import (
+    UNDOES,
+    AuditEntry,
+    AuditRecord,
+    get_event,
+    record,
+    record_all,
+    undo_refusal,
+)
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -352,15 +362,101 @@ class ConsistencyService:
             dry_run=outcome.outcome == "dry_run",
         )
 
-    async def undo(self, event_id: int) -> ApplyResult:
-        """Write an audit event's "before" values back, through the same plan, flags and audit path."""
+    async def undo_preview(self, event_id: int) -> UndoPreview:
+        """What undoing `event_id` would write, against the record as that system holds it NOW.
+
+        UndoRefused when the event cannot be undone (`undo_refusal`), the system cannot be read, or there is
+        nothing left to write."""
         event = await get_event(self.db, event_id)
-        if event is None or event.customer_id is None or event.system is None or not event.before:
-            raise ValueError(f"audit event {event_id} is not a field write that can be undone")
-        reading = await self.read(event.customer_id)
-        plan = undo_plan({event.system: event.before}, reading.comparison,
-                         after={event.system: event.after or {}})
-        return await self.apply(reading, plan, event_type="undo")
+        if event is None:
+            raise UndoRefused(f"audit event {event_id} does not exist")
+        why = await undo_refusal(self.db, event)
+        if why is not None or event.system is None or event.customer_id is None or event.before is None:
+            raise UndoRefused(why or f"event {event_id} holds no values to write back")
+        system, title = event.system, system_name(event.system)
+        try:
+            reading = await self.read(event.customer_id)
+        except CustomerGone as error:
+            raise UndoRefused(f"{error}; there is nothing to write back to") from None
+        if not reading.reads[system].available:
+            raise UndoRefused(f"{title} cannot be read now ({reading.reads[system].reason}), so the undo cannot "
+                              "show what it would overwrite; try again when it answers")
+        plan = undo_plan({system: event.before}, reading.comparison)
+        skipped = {s.field: s.reason for s in plan.skipped}
+        planned = {change.field for change in plan.changes}
+        written = event.field_after
+        fields = []
+        for name, restore in event.before.items():
+            known = any(mapping.hub == name for mapping in reading.comparison.mappings)
+            current = reading.comparison.field(name).value(system) if known else None
+            changed = name in written and known and \
+                normalize(name, current) != normalize(name, _text(written[name]))
+            fields.append(UndoField(name, current, _text(restore), _text(written.get(name)), changed,
+                                    written=name in planned, why=skipped.get(name, "")))
+        if plan.is_empty:
+            reasons = "; ".join(dict.fromkeys(skipped.values())) or f"{title} already holds the values from before"
+            raise UndoRefused(f"nothing to undo: {reasons}")
+        return UndoPreview(event, reading, plan, fields, safety_label(self.settings, system),
+                           writes_live(self.settings, system))
+
+    async def undo(self, event_id: int, preview: UndoPreview | None = None) -> ApplyResult:
+        """Write an audit event's "before" values back, through the same plan, flags and audit path; each undo
+        event records the event it undid (`after["undoes_event"]`).
+
+        With the `preview` the person confirmed, exactly what it showed is written (a field changed since the
+        event included: they saw it), and the write is guarded against changes made after that read. Without
+        one, the customer is read now and a field changed since the event is left alone."""
+        if preview is None:
+            preview = await self.undo_preview(event_id)
+            event = preview.event
+            plan = undo_plan({event.system or "": event.before or {}}, preview.reading.comparison,
+                             after={event.system or "": event.field_after})
+            if plan.is_empty:
+                raise UndoRefused("nothing to undo: " + "; ".join(s.reason for s in plan.skipped))
+        else:
+            # Someone may have undone it while the dialog was open.
+            why = await undo_refusal(self.db, preview.event)
+            if why is not None or preview.event.id != event_id:
+                raise UndoRefused(why or f"the preview is of event {preview.event.id}, not {event_id}")
+            plan = preview.plan
+        result = await self.apply(preview.reading, plan, event_type="undo")
+        ids = [outcome.audit_id for outcome in result.results.values() if outcome.audit_id is not None]
+        await self.db.pool.execute(
+            f"update audit_event set after = coalesce(after, '{{}}'::jsonb) || jsonb_build_object('{UNDOES}', $1::int) "
+            "where id = any($2::int[])", event_id, ids,
+        )
+        return result
+
+
+class UndoRefused(ValueError):
+    """An undo that cannot or need not be done; the message says why, in words for the person."""
+
+
+@dataclass(frozen=True)
+class UndoField:
+    """One field of an undo: what the system holds now next to what the undo would restore."""
+
+    field: str
+    current: str | None  # in that system now
+    restore: str | None  # the event's "before": what the undo writes back
+    wrote: str | None  # the event's "after": what the event wrote
+    changed_since: bool  # `current` is no longer what the event wrote: someone changed it since
+    written: bool = True  # False: the undo leaves it alone (already so, or `why`)
+    why: str = ""
+
+
+@dataclass
+class UndoPreview:
+    event: AuditEntry
+    reading: CustomerReading  # the read the person saw; the undo's writes are guarded against changes since
+    plan: WritePlan
+    fields: list[UndoField]
+    mode: str  # the system's safety label: LIVE / DRY-RUN / READ-ONLY / disabled
+    live: bool
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass

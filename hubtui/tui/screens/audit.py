@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from functools import partial
 
 from rich.table import Table
 from rich.text import Text
@@ -13,16 +16,17 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from hubtui.core.fields import system_name
-from hubtui.services.audit import AuditEntry, recent_events
-from hubtui.services.consistency import OUTCOME_WORDS, safety_label, writes_live
+from hubtui.core.fields import field_label, system_name
+from hubtui.services.audit import FIELD_WRITES, AuditEntry, recent_events, undo_refusal
+from hubtui.services.consistency import OUTCOME_WORDS, ApplyResult, UndoPreview, UndoRefused
 from hubtui.tui.screens.base import HubScreen
-from hubtui.tui.screens.dialogs import ConfirmWrites
+from hubtui.tui.screens.dialogs import ConfirmUndo
 from hubtui.tui.text import printable
+
+log = logging.getLogger(__name__)
 
 SYSTEM_FILTERS = (None, "hub", "vtiger", "economic")
 OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed")
-UNDOABLE = {"field_sync", "undo"}
 
 
 def _value(value: object) -> str:
@@ -46,8 +50,10 @@ def event_details(event: AuditEntry) -> Table:
     ]
     for label, value in rows:
         table.add_row(Text(label), Text(printable(value)))
-    before, after = event.before or {}, event.after or {}
-    if event.event_type in UNDOABLE:
+    before, after = event.before or {}, event.field_after
+    if event.event_type in FIELD_WRITES:
+        if event.undoes is not None:
+            table.add_row(Text("Undoes"), Text(f"event {event.undoes}"))
         for name in after:
             table.add_row(Text(name), Text(f"{_value(before.get(name))} → {_value(after.get(name))}"))
     else:
@@ -57,8 +63,26 @@ def event_details(event: AuditEntry) -> Table:
     return table
 
 
+def undo_details(preview: UndoPreview) -> Table:
+    """Per field: the value in the system now next to the value the undo would restore."""
+    system = system_name(preview.event.system or "")
+    table = Table(box=None, padding=(0, 2), expand=True)
+    for heading in ("Field", f"Now in {system}", "Undo restores", ""):
+        table.add_column(Text(heading), overflow="fold")
+    for item in preview.fields:
+        if not item.written:
+            note = Text(printable(item.why or "already so: left alone"), "dim")
+        elif item.changed_since:
+            note = Text(printable(f"changed since: now {_value(item.current)} (the event wrote "
+                                  f"{_value(item.wrote)}); y overwrites it"), "bold")
+        else:
+            note = Text("")
+        table.add_row(Text(field_label(item.field)), Text(_value(item.current)), Text(_value(item.restore)), note)
+    return table
+
+
 class AuditDetail(ModalScreen[bool]):
-    """One event in full; `u` asks to undo it."""
+    """One event in full; `u` asks to undo it (the screen says why not, when it cannot be undone)."""
 
     BINDINGS = [
         Binding("escape,q", "dismiss(False)", "Close", id="audit_detail.close"),
@@ -71,17 +95,18 @@ class AuditDetail(ModalScreen[bool]):
     AuditDetail VerticalScroll { height: auto; max-height: 30; }
     """
 
-    def __init__(self, event: AuditEntry) -> None:
+    def __init__(self, event: AuditEntry, refusal: str | None) -> None:
         super().__init__()
         self.event = event
+        self.refusal = refusal
 
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll():
                 yield Static(event_details(self.event))
-            hint = "u: undo (write the before values back)   Esc: close" \
-                if self.event.event_type in UNDOABLE else "Esc: close"
-            yield Static(Text(hint, "dim"))
+            hint = "u: undo (write the before values back)   Esc: close" if self.refusal is None \
+                else f"No undo: {self.refusal}   Esc: close"
+            yield Static(Text(printable(hint), "dim"))
 
 
 class AuditScreen(HubScreen):
@@ -130,7 +155,7 @@ class AuditScreen(HubScreen):
         table = self.query_one(DataTable)
         table.clear()
         for event in self.events:
-            fields = ", ".join((event.after or {}).keys()) if event.event_type in UNDOABLE else ""
+            fields = ", ".join(event.field_after) if event.event_type in FIELD_WRITES else ""
             outcome = OUTCOME_WORDS.get(event.outcome or "", event.outcome or "")
             table.add_row(
                 Text(f"{event.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
@@ -180,49 +205,68 @@ class AuditScreen(HubScreen):
 
     def action_details(self) -> None:
         event = self._current()
-        if event is None:
-            return
+        if event is not None:
+            self.details(event)
+
+    @work(exclusive=True, group="details", exit_on_error=False)
+    async def details(self, event: AuditEntry) -> None:
+        refusal = await undo_refusal(self.hub.db, event)
 
         def closed(undo: bool | None) -> None:
             if undo:
-                self._ask_undo(event)
+                self.preview_undo(event.id)
 
-        self.app.push_screen(AuditDetail(event), closed)
+        self.app.push_screen(AuditDetail(event, refusal), closed)
 
     def action_undo(self) -> None:
         event = self._current()
         if event is not None:
-            self._ask_undo(event)
+            self.preview_undo(event.id)
 
-    def _ask_undo(self, event: AuditEntry) -> None:
-        if event.event_type not in UNDOABLE or not event.before or event.system is None:
-            self.notify("Only a field write can be undone", severity="warning", markup=False)
+    @work(exclusive=True, group="undo-preview", exit_on_error=False)
+    async def preview_undo(self, event_id: int) -> None:
+        """Read the record now and show what the undo would overwrite; or say why there is no undo."""
+        if self.hub.writes:
+            self.notify("writing… the write under way finishes first; then press u again", markup=False)
             return
-        lines = [Text(f"{system_name(event.system)}  [{safety_label(self.hub.settings, event.system)}]", "bold")]
-        lines += [Text(printable(f"   {name}: {_value((event.after or {}).get(name))} → {_value(value)}"))
-                  for name, value in event.before.items()]
-        live = writes_live(self.hub.settings, event.system)
+        try:
+            preview = await self.hub.consistency.undo_preview(event_id)
+        except UndoRefused as error:
+            self.notify(printable(f"No undo of event {event_id}: {error}"), severity="warning", markup=False,
+                        timeout=10)
+            return
+        system = preview.event.system or ""
+        heading = Text(f"{system_name(system)}  [{preview.mode}]  ·  "
+                       f"{printable(preview.reading.name)} (hub #{preview.reading.customer_id})", "bold")
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.undo(event.id)
+                # The app's task: neither a key nor leaving this screen cuts the write off before its audit row.
+                write = self.hub.run_write(self.hub.consistency.undo(event_id, preview))
+                write.add_done_callback(partial(self._undone, event_id))
 
-        self.app.push_screen(ConfirmWrites(lines, any_live=live, question="Undo: write the before values back?"),
-                             confirmed)
+        self.app.push_screen(ConfirmUndo(f"Undo event {event_id}: write the before values back?", heading,
+                                         undo_details(preview), live=preview.live), confirmed)
 
-    @work(exclusive=True, group="undo", exit_on_error=False)
-    async def undo(self, event_id: int) -> None:
-        try:
-            result = await self.hub.consistency.undo(event_id)
-        except ValueError as error:
-            self.notify(printable(str(error)), severity="error", markup=False)
+    def _undone(self, event_id: int, task: asyncio.Task[ApplyResult]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, UndoRefused):
+            self.app.notify(printable(f"No undo of event {event_id}: {error}"), severity="warning", markup=False,
+                            timeout=10)
             return
-        if not result.results:
-            self.notify("Nothing to undo: the values are already back, or changed again since", markup=False)
+        if task.cancelled() or error is not None:
+            log.error("undo of audit event %s did not finish", event_id, exc_info=error)
+            self.app.notify(printable(f"The undo of event {event_id} did not finish: {error or 'cancelled'}; the "
+                                      "audit log says what was sent, and opening the customer settles it"),
+                            severity="error", markup=False)
+            return
+        result = task.result()
         for system, outcome in result.results.items():
-            self.notify(printable(f"Undo {system_name(system)}: {OUTCOME_WORDS[outcome.outcome]}"
-                                  + (f" — {outcome.message}" if outcome.message else "")),
-                        severity="information" if outcome.outcome == "written" else "warning", markup=False)
+            words = OUTCOME_WORDS.get(outcome.outcome, outcome.outcome)
+            self.app.notify(printable(f"Undo {system_name(system)}: {words}"
+                                      + (f" — {outcome.message}" if outcome.message else "")),
+                            severity="information" if outcome.outcome == "written" else "warning", markup=False)
         if result.reading is not None:
             self.hub.customer_checked(result.reading.customer_id, result.reading.comparison.discrepancy_count)
-        self.load()
+        if self.is_attached:
+            self.load()

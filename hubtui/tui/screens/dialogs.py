@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -48,6 +49,43 @@ class ConfirmWrites(ModalScreen[bool]):
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
+
+
+class ConfirmUndo(ModalScreen[bool]):
+    """An undo's values, now next to restored, under the system's safety label. Only `y` confirms: Enter,
+    pressed out of habit, must not write a LIVE undo."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes, undo", id="confirm_undo.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm_undo.no"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmUndo { align: center middle; }
+    ConfirmUndo > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                             border: thick $warning; background: $surface; padding: 0 1; }
+    ConfirmUndo VerticalScroll { height: auto; max-height: 20; }
+    ConfirmUndo #live { background: $error; color: $text; text-style: bold; padding: 0 1; }
+    """
+
+    def __init__(self, question: str, heading: Text, body: RenderableType, *, live: bool) -> None:
+        super().__init__()
+        self.question = question
+        self.heading = heading
+        self.body = body
+        self.live = live
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.question, "bold"))
+            if self.live:
+                yield Static(Text("LIVE: this changes real data."), id="live")
+            yield Static(self.heading)
+            with VerticalScroll():
+                yield Static(self.body)
+            yield Static(Text("y: undo    n / Esc: cancel    (Enter does not confirm)", "dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 class Ask(ModalScreen[str | None]):
     """Ask for one line of text; `check` cleans it or raises ValueError with a message shown in place, so a
