@@ -18,7 +18,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from hubtui.config import Settings
+from hubtui.connectors.economic import EconomicClient
 from hubtui.sandbox.demo_data import demo_companies
+from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
+from hubtui.services.order_export import OrderExport
 from hubtui.services.timetracking import DecisionRefused, TimeTracking
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
@@ -643,8 +646,8 @@ async def test_x_in_the_order_preview_is_blocked_by_default_and_the_mode_stays_v
                          r"TIMETRACKING_ECONOMIC_READ_ONLY=false to export", text), text
         assert "time export: READ-ONLY" in text  # the mode is still on screen after the message
         assert "status: open" in text
-        order = await db.pool.fetchrow("select status, economic_draft_number, idempotency_key from billing_order")
-        assert (order["status"], order["economic_draft_number"], order["idempotency_key"]) == ("open", None, None)
+        order = await db.pool.fetchrow("select status, economic_draft_number, key_first_sent_at from billing_order")
+        assert (order["status"], order["economic_draft_number"], order["key_first_sent_at"]) == ("open", None, None)
         events = [r["event_type"] for r in await db.pool.fetch("select event_type from audit_event order by id")]
         assert events[-1] == "export_blocked"
         assert "export_started" not in events
@@ -676,3 +679,99 @@ async def test_the_order_preview_says_the_export_mode(db: Database, settings: Se
                 assert word in text, (changes, word)
             assert re.search(table_row("Total", "925.50 DKK"), text)
             await press(pilot, "escape")
+
+
+LIVE_EXPORT = {"auto_check_consistency": False, "timetracking_economic_read_only": False,
+               "timetracking_economic_dry_run": False, "http_max_retries": 0}
+
+
+async def order_for_the_sandbox(db: Database, settings: Settings) -> int:
+    """An order of BLAA's approved hour, BLAA being e-conomic customer 10003 in the sandbox."""
+    await seed(db, [Entry(BLAA, 60)])
+    tracking = TimeTracking(db, settings)
+    await tracking.approve(await db.pool.fetchval("select id from time_entry"))
+    return await tracking.generate_order(BLAA)
+
+
+async def test_keys_during_a_live_export_start_nothing_and_leaving_the_screen_does_not_cut_it_off(
+    db: Database, settings: Settings
+) -> None:
+    async with serve_sandboxes(SandboxOptions(companies=8)) as sandbox:
+        sandbox.economic.faults.latency_ms = 400  # the POST is in flight while the keys below arrive
+        live = Settings(**{k.lower(): v for k, v in sandbox.env().items()}, **LIVE_EXPORT,
+                        hubtui_data_dir=settings.hubtui_data_dir)
+        order_id = await order_for_the_sandbox(db, live)
+        app = HubApp(live, db)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
+            app.push_screen(OrderScreen(order_id))
+            await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the order")
+            await settle(pilot)
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmWrites), "the LIVE confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: bool(app.writes), "the export to start")
+            await pilot.press("x", "n", "t")  # while writing: ignored, no dialog
+            assert isinstance(app.screen, OrderScreen)
+            await pilot.press("escape")  # leave the screen mid-write
+            await wait_for(pilot, lambda: not app.writes, "the export to finish", within=20)
+        assert len(sandbox.economic.drafts) == 1
+        posts = [w for w in sandbox.economic.write_log if w.method == "POST"]
+        assert len(posts) == 1 and posts[0].applied
+        row = await db.pool.fetchrow("select status, economic_draft_number from billing_order")
+        assert (row["status"], row["economic_draft_number"]) == ("exported", next(iter(sandbox.economic.drafts)))
+        events = [r["event_type"] for r in await db.pool.fetch(
+            "select event_type from audit_event where event_type like 'export_%' order by id")]
+        assert events == ["export_started", "export_completed"]
+
+
+async def test_an_unknown_export_shows_what_to_check_and_t_attaches_the_draft_the_person_found(
+    db: Database, settings: Settings
+) -> None:
+    async with serve_sandboxes(SandboxOptions(companies=8)) as sandbox:
+        live = Settings(**{k.lower(): v for k, v in sandbox.env().items()}, **LIVE_EXPORT,
+                        hubtui_data_dir=settings.hubtui_data_dir)
+        order_id = await order_for_the_sandbox(db, live)
+        # The first export's answer was lost long ago; e-conomic now refuses the look-up that would settle it.
+        async with EconomicClient(live) as economic:
+            dry = live.model_copy(update={"timetracking_economic_dry_run": True})
+            payload = (await OrderExport(db, dry, economic).export(order_id)).details["payload"]
+            key = await db.pool.fetchval("select idempotency_key from billing_order")
+            draft = (await economic.create_draft_order(payload, key)).response["orderNumber"]
+        await db.pool.execute("update billing_order set key_first_sent_at = now() - interval '2 hours'")
+        faults = sandbox.economic.faults
+        faults.reject_next, faults.fault_method, faults.fault_path = 1, "GET", "/orders/drafts"
+        app = HubApp(live, db)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
+            app.push_screen(OrderScreen(order_id))
+            await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the order")
+            await settle(pilot)
+            await press(pilot, "x")
+            assert "The last export's outcome is UNKNOWN" not in screen_text(app)  # not unknown yet: asks as usual
+            await press(pilot, "y")
+            await wait_for(pilot, lambda: not app.writes, "the export to finish")
+            await settle(pilot)
+            text = re.sub(r"\s+", " ", screen_text(app))
+            assert "status: unknown" in text
+            assert f"Check e-conomic's draft orders for reference ORD-{datetime.now(UTC).year}-001" in text
+            assert "t: attach the draft you found in e-conomic" in text
+            assert len(sandbox.economic.drafts) == 1  # nothing was posted
+
+            await press(pilot, "t")
+            assert isinstance(app.screen, Ask)
+            await answer(pilot, str(draft))
+            await wait_for(pilot, lambda: not app.writes, "the attach to finish")
+            await settle(pilot)
+            text = re.sub(r"\s+", " ", screen_text(app))
+            assert f"Exported to e-conomic draft {draft} (attached by a person" in text
+            assert f"status: exported, e-conomic draft {draft}" in text
+
+            await press(pilot, "x")  # already exported: said at once, no dialog
+            assert isinstance(app.screen, OrderScreen)
+            assert f"ORD-{datetime.now(UTC).year}-001 was already exported as e-conomic draft {draft}" in [
+                notification.message for notification in app._notifications]
+        assert len(sandbox.economic.drafts) == 1
+        events = [r["event_type"] for r in await db.pool.fetch(
+            "select event_type from audit_event where event_type like 'export_%' order by id")]
+        assert events == ["export_dry_run", "export_unknown", "export_completed"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +18,7 @@ from hubtui.core.safety import write_mode
 from hubtui.services.order_export import ExportResult, OrderExport
 from hubtui.services.timetracking import TimeTracking
 from hubtui.tui.screens.base import HubScreen
-from hubtui.tui.screens.dialogs import ConfirmWrites
+from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
 
 _MODE_WORDS = {
@@ -25,15 +27,19 @@ _MODE_WORDS = {
     "live": "LIVE: the export creates a real draft order in e-conomic",
 }
 _OUTCOME_STYLE = {"exported": "bold green", "dry_run": "bold yellow", "blocked": "bold red", "refused": "bold red",
-                  "failed": "bold red"}
+                  "failed": "bold red", "unknown": "bold red"}
+_STATUS_STYLE = {"exported": "green", "unknown": "bold red"}
 
 
 class OrderScreen(HubScreen):
-    """One order: its lines and totals, the export mode, and `x` to export."""
+    """One order: its lines and totals, the export mode, `x` to export; for an export whose outcome is
+    unknown, `t` attaches the draft the person found in e-conomic and `n` declares that none exists."""
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="order.back"),
         Binding("x", "export", "Export to e-conomic", id="order.export"),
+        Binding("t", "attach", "Attach draft found", id="order.attach"),
+        Binding("n", "none_exists", "No draft exists", id="order.none_exists"),
     ]
     DEFAULT_CSS = """
     OrderScreen #mode { height: auto; padding: 0 1; }
@@ -44,6 +50,11 @@ class OrderScreen(HubScreen):
         super().__init__()
         self.order_id = order_id
         self.result: ExportResult | None = None
+        self.status: str | None = None
+        self.draft_number: int | None = None
+        self.order_number = ""
+        # The running export, owned here rather than by a worker: a key or leaving the screen never cancels it.
+        self.writing: asyncio.Task[ExportResult] | None = None
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
@@ -69,13 +80,18 @@ class OrderScreen(HubScreen):
             target.update(Text(f"Order {self.order_id} does not exist", "bold red"))
             return
         row = order.row
+        self.status, self.draft_number, self.order_number = (row["status"], row["economic_draft_number"],
+                                                             row["order_number"])
         head = Text()
         head.append(f"{row['order_number']}  ", "bold")
         head.append(printable(row["customer_name"]))
         head.append(f"  e-conomic customer {row['economic_customer_number'] or '— (none: cannot export)'}")
         status = row["status"] + (f", e-conomic draft {row['economic_draft_number']}"
                                   if row["economic_draft_number"] else "")
-        head.append(f"\nstatus: {status}", "green" if row["status"] == "exported" else "")
+        head.append(f"\nstatus: {status}", _STATUS_STYLE.get(row["status"], ""))
+        if row["status"] == "unknown":
+            head.append(printable(f"\n{row['export_problem']}"), "red")
+            head.append("\nt: attach the draft you found in e-conomic    n: none exists, export again", "bold")
         table = Table(expand=True)
         for heading, justify in (("#", "right"), ("Date and description", "left"), ("Hours", "right"),
                                  ("Rate", "right"), ("Amount", "right")):
@@ -87,24 +103,79 @@ class OrderScreen(HubScreen):
         target.update(head)
         self.query_one("#result", Static).update(table)
 
+    def _busy(self) -> bool:
+        if self.writing is not None and not self.writing.done():
+            self.notify("writing… wait for the export to finish", markup=False)
+            return True
+        return False
+
     def action_export(self) -> None:
+        if self._busy():
+            return
+        if self.status == "exported":  # said before any dialog: nothing will be sent
+            self.notify(f"{self.order_number} was already exported as e-conomic draft {self.draft_number}",
+                        markup=False)
+            return
         settings = self.hub.settings
         mode = write_mode(settings.timetracking_economic_read_only, settings.timetracking_economic_dry_run)
         if mode != "live":
-            self.export()  # blocked and dry-run send nothing: no need to ask
+            self._start(lambda export: export.export(self.order_id))  # blocked and dry-run send nothing
+            return
+        warning = "A real draft order will be created in e-conomic."
+        if self.status == "unknown":
+            warning = ("The last export's outcome is UNKNOWN: this looks the draft up again and creates nothing "
+                       "unless e-conomic answers that none exists.")
+        self._confirm(warning, "Export this order to e-conomic?", lambda export: export.export(self.order_id))
+
+    def action_none_exists(self) -> None:
+        if self._busy():
+            return
+        if self.status != "unknown":
+            self.notify("Only for an order whose export is UNKNOWN", markup=False)
+            return
+        self._confirm(f"You checked e-conomic and NO draft with reference {self.order_number} exists: a new "
+                      "draft order will be created (this is audited).", "Export again with a new key?",
+                      lambda export: export.export(self.order_id, none_exists=True))
+
+    def action_attach(self) -> None:
+        if self._busy():
+            return
+        if self.status not in ("unknown", "open"):
+            self.notify(f"{self.order_number} is {self.status}: there is nothing to attach", markup=False)
             return
 
+        def draft_number(value: str) -> str:
+            if not value.strip().isdigit():
+                raise ValueError("an e-conomic draft order number, e.g. 1042")
+            return value.strip()
+
+        def answered(value: str | None) -> None:
+            if value:
+                self._start(lambda export: export.attach(self.order_id, int(value)))
+
+        self.app.push_screen(Ask(f"Number of the e-conomic draft you found for {self.order_number}:", "",
+                                 draft_number), answered)
+
+    def _confirm(self, warning: str, question: str, run: Callable[[OrderExport], Awaitable[ExportResult]]) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.export()
+                self._start(run)
 
-        self.app.push_screen(ConfirmWrites([Text("A real draft order will be created in e-conomic.")], any_live=True,
-                                           question="Export this order to e-conomic?"), answered)
+        self.app.push_screen(ConfirmWrites([Text(warning)], any_live=True, question=question), answered)
 
-    @work(exclusive=True, group="export", exit_on_error=False)
-    async def export(self) -> None:
-        self.notify("Exporting…", markup=False)
-        result = await OrderExport(self.hub.db, self.hub.settings, self.hub.economic).export(self.order_id)
+    def _start(self, run: Callable[[OrderExport], Awaitable[ExportResult]]) -> None:
+        self.notify("writing…", markup=False)
+        export = OrderExport(self.hub.db, self.hub.settings, self.hub.economic)
+        self.writing = self.hub.run_write(run(export))
+        self.writing.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[ExportResult]) -> None:
+        if task.cancelled() or not self.is_attached:
+            return
+        if (error := task.exception()) is not None:
+            self.notify(printable(f"The export could not finish: {error}"), severity="error", markup=False)
+            return
+        result = task.result()
         self.result = result
         text = Text(printable(result.message), _OUTCOME_STYLE[result.outcome])
         for problem in result.details.get("errors") or []:
