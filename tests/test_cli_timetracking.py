@@ -102,6 +102,11 @@ async def story(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Story
         runs["export_live"] = await run("orders", "export", str(order), "--json",
                                         TIMETRACKING_ECONOMIC_READ_ONLY="false",
                                         TIMETRACKING_ECONOMIC_DRY_RUN="false")
+        runs["attach_exported"], runs["none_exists_exported"] = await asyncio.gather(
+            run("orders", "attach", str(order), "--draft", "1"),
+            run("orders", "export", str(order), "--none-exists", "--json", TIMETRACKING_ECONOMIC_READ_ONLY="false",
+                TIMETRACKING_ECONOMIC_DRY_RUN="false"),
+        )
         for name in ("e1", "e2", "e3", "e4"):
             story.rows[name] = dict(await db.pool.fetchrow("select * from time_entry where id = $1",
                                                            story.ids[name]))
@@ -239,3 +244,15 @@ def test_orders_export_live_exits_0_with_the_draft_number_and_bills_the_entries(
     order = story.rows["order"]
     assert (order["status"], order["economic_draft_number"]) == ("exported", number)
     assert story.rows["e1"]["status"] == story.rows["e2"]["status"] == "billed"
+
+
+def test_the_ways_out_of_an_unknown_export_refuse_an_exported_order_and_send_nothing(story: Story) -> None:
+    number = story.rows["order"]["economic_draft_number"]
+    attach = story.runs["attach_exported"]
+    assert attach.code == 1 and attach.stdout == ""
+    assert attach.stderr.strip() == f"order ORD-{YEAR}-001 was already exported as e-conomic draft {number}"
+    again = story.runs["none_exists_exported"]
+    assert again.code == 1, again.stderr
+    reply = again.json()
+    assert (reply["success"], reply["economic_draft_id"], reply["details"]["outcome"]) == (False, number, "refused")
+    assert story.rows["order"]["status"] == "exported"
