@@ -45,11 +45,13 @@ LIVE = {"TIMETRACKING_ECONOMIC_READ_ONLY": "false", "TIMETRACKING_ECONOMIC_DRY_R
 
 
 class HoldingProxy:
-    """TCP proxy to `upstream`; the answer to `POST /orders/drafts` never reaches the client."""
+    """TCP proxy to `upstream`; the answer to the request that starts with `marker` (by default
+    `POST /orders/drafts`) never reaches the client."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, marker: bytes = b"POST /orders/drafts ") -> None:
         host, _, port = upstream.removeprefix("http://").partition(":")
         self.upstream = (host, int(port))
+        self.marker = marker
         self.held = asyncio.Event()  # set once e-conomic's answer to the POST arrived here (and stayed)
         self.held_bytes = 0
         self._writers: list[asyncio.StreamWriter] = []
@@ -87,8 +89,8 @@ class HoldingProxy:
         async def requests() -> None:
             nonlocal holding
             while data := await client_reader.read(65536):
-                # HTTP/1.1 without pipelining: everything e-conomic sends after this is the POST's answer.
-                if b"POST /orders/drafts " in data:
+                # HTTP/1.1 without pipelining: everything the server sends after this is the answer to it.
+                if self.marker in data:
                     holding = True
                 upstream_writer.write(data)
                 await upstream_writer.drain()

@@ -321,19 +321,26 @@ class EconomicClient(RemoteClient):
         *,
         expected_last_updated: str | None = None,
         idempotency_key: str | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> WriteResult:
         """GET the customer, apply ``changes``, PUT the whole customer back.
 
         ``expected_last_updated`` (the ``lastUpdated`` of the read the changes were based on) makes the
         write refuse with ``ChangedSinceRead`` when the customer has changed since. Under dry-run the GET
-        still happens, so the reported payload is exactly what would be sent.
+        still happens, so the reported payload is exactly what would be sent. ``current`` is the customer
+        as the caller GOT it just before (to check more than ``lastUpdated`` on it): it replaces the GET.
+
+        The PUT is retried with one ``Idempotency-Key`` (e-conomic replays the first answer); an error that
+        still leaves its fate unknown (``ConnectorTimeout``, ``Unavailable``, ``MalformedResponse``) is
+        settled by reading the customer back.
         """
         path = f"/customers/{int(customer_number)}"
         gate = economic_customer_gate(self.settings)
         decision = gate.decide("PUT", path)  # raises WriteBlocked under read-only, before any request
         if decision == "disabled":
             return WriteResult(SYSTEM, "disabled", "PUT", path, payload=None, reason=gate.reason)
-        current = await self.get_customer(customer_number)
+        if current is None:
+            current = await self.get_customer(customer_number)
         actual = current.get("lastUpdated")
         if expected_last_updated is not None and actual != expected_last_updated:
             raise ChangedSinceRead(

@@ -55,6 +55,9 @@ SYSTEM = "vtiger"
 REST_SUFFIX = "/restapi/v1/vtiger/default"
 QUERY_PAGE_SIZE = 100  # vTiger cuts every query to at most 100 rows
 SESSION_ERRORS = frozenset({"INVALID_SESSIONID", "SESSION_EXPIRED", "SESSION_LEFT_IDLE"})
+# Writes that are safe to send again after a 5xx or a lost answer: login only opens a session, and revise
+# sets the same values a second time.
+REPEATABLE_WRITES = frozenset({"login", "revise"})
 CREDENTIAL_HINT = "check VTIGER_USERNAME and VTIGER_API_KEY"
 
 _CODE_CLASSES: dict[str, type[ConnectorError]] = {
@@ -293,6 +296,7 @@ class _RestApi(_Transport):
             operation,
             params=None if write else params,
             data=params if write else None,
+            idempotent=not write or operation in REPEATABLE_WRITES,
             label=label,
             parse=self._parser(label, expect),
         )
@@ -328,8 +332,7 @@ class _WebserviceApi(_Transport):
             "webservice.php",
             params=None if write else fields,
             data=fields if write else None,
-            # login creates a session and changes no data, so repeating it is harmless
-            idempotent=not write or operation == "login",
+            idempotent=not write or operation in REPEATABLE_WRITES,
             label=label,
             parse=self._parser(label, expect),
         )
@@ -596,7 +599,11 @@ class VtigerClient(RemoteClient):
         return await self.query(statement)
 
     async def revise(self, record_id: str, fields: Mapping[str, Any]) -> WriteResult:
-        """Change only ``fields`` of one record (vTiger's partial update)."""
+        """Change only ``fields`` of one record (vTiger's partial update).
+
+        Retried like a read on 5xx, timeouts and lost connections: sending it again sets the same values.
+        An error that leaves its fate unknown (``ConnectorTimeout``, ``Unavailable``, ``MalformedResponse``)
+        is settled by reading the record back."""
         gate = vtiger_record_gate(self.settings)
         path = self._api.path("revise")
         element = {"id": record_id, **{key: value for key, value in fields.items() if key != "id"}}

@@ -127,6 +127,50 @@ async def record_all(conn: asyncpg.Connection | asyncpg.Pool, events: list[Audit
     return sorted(row["id"] for row in rows)
 
 
+# Advisory-lock namespace of audit events whose remote write is in flight: the writing session holds the lock
+# (key: the event id) until it records the outcome, so nobody settles a write still under way, and a process
+# that dies lets go of it with its connection, leaving an "unknown" that the next read settles.
+IN_FLIGHT = 0x68756277
+
+
+async def hold_in_flight(conn: asyncpg.Connection, ids: list[int]) -> None:
+    """Lock `ids` for this session until `settle_events(..., release=True)` (or the connection ends)."""
+    await conn.execute("select pg_advisory_lock($1, id) from unnest($2::int[]) as id", IN_FLIGHT, ids)
+
+
+async def unknown_writes(conn: asyncpg.Connection | asyncpg.Pool, customer_id: int) -> list[AuditEntry]:
+    """The customer's remote writes whose outcome is still "unknown", oldest first."""
+    rows = await conn.fetch(_SELECT + "where e.customer_id = $1 and e.outcome = 'unknown' order by e.id",
+                            customer_id)
+    return [_row(row) for row in rows]
+
+
+async def claim_unknown(conn: asyncpg.Connection, ids: list[int]) -> set[int]:
+    """Of `ids`, the events still "unknown" and not in flight, locked until the caller's transaction ends."""
+    rows = await conn.fetch(
+        "select id from audit_event where id = any($2::int[]) and outcome = 'unknown' "
+        "and pg_try_advisory_xact_lock($1, id)", IN_FLIGHT, ids,
+    )
+    return {row["id"] for row in rows}
+
+
+async def settle_events(conn: asyncpg.Connection, outcomes: list[tuple[int, str, str | None, str | None]],
+                        *, release: bool = False) -> None:
+    """Record the final (id, outcome, message, remote log id) of events written as "unknown"; with `release`,
+    let go of their in-flight locks (`hold_in_flight`) in the same round trip."""
+    if not outcomes:
+        return
+    ids, words, messages, log_ids = (list(column) for column in zip(*outcomes, strict=True))
+    await conn.execute(
+        "with done as (update audit_event e set outcome = v.outcome, message = v.message, "
+        "remote_log_id = coalesce(v.log_id, e.remote_log_id), dry_run = v.outcome = 'dry_run' "
+        "from unnest($2::int[], $3::text[], $4::text[], $5::text[]) as v(id, outcome, message, log_id) "
+        "where e.id = v.id returning e.id) "
+        "select pg_advisory_unlock($1, id) from done where $6",
+        IN_FLIGHT, ids, words, messages, log_ids, release,
+    )
+
+
 async def recent_events(
     db: Database,
     *,
