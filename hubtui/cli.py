@@ -171,7 +171,8 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_check(args: argparse.Namespace, settings: Settings) -> int:
-    """The consistency check without a screen, for cron: exit 0 none found, 1 found, 2 could not run."""
+    """The consistency check without a screen, for cron: exit 0 none found, 1 found, 2 could not run or a
+    linked system could not be read completely (then named on stderr and in the JSON's `incomplete`)."""
     from hubtui.connectors.economic import EconomicClient
     from hubtui.connectors.vtiger import VtigerClient
     from hubtui.services.consistency import ConsistencyService, check_fleet
@@ -203,11 +204,20 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> int:
             if check.comparison.discrepancy_count:
                 count = check.comparison.discrepancy_count
                 fields = ", ".join(f.field for f in check.comparison.discrepancies)
-                print(f"{check.customer_id:>7}  {check.name}: {count} ({fields})")
-        unavailable = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
+                partly = "" if check.compared else "  [not compared with every system: count kept]"
+                print(f"{check.customer_id:>7}  {check.name}: {count} ({fields}){partly}")
+        # A system no checked customer is linked to did not matter, but is still worth a word.
+        unavailable = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items()
+                                if s not in result.incomplete)
+        kept = f"; {summary['kept']:,} not compared with every system kept their stored count" \
+            if summary["kept"] else ""
         print(f"checked {summary['checked']:,} customers in {summary['seconds']:.1f} s: "
-              f"{summary['with_discrepancies']:,} with discrepancies, {summary['discrepancies']:,} in all"
+              f"{summary['with_discrepancies']:,} with discrepancies, {summary['discrepancies']:,} in all{kept}"
               + (f" ({unavailable})" if unavailable else ""))
+    for message in result.incomplete.values():
+        print(f"hubtui: {message}", file=sys.stderr)
+    if result.incomplete:
+        return EXIT_ERROR
     return EXIT_REFUSED if summary["with_discrepancies"] else EXIT_OK
 
 
@@ -351,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        help="compare customers across the three systems; exit 0 none found, 1 found, 2 could not run",
+        help="compare customers across the three systems; exit 0 none found, 1 found, 2 could not run or "
+        "could not read a linked system completely (those customers keep their stored count)",
     )
     scope = check.add_mutually_exclusive_group()
     scope.add_argument("--customer", type=int, action="append", metavar="ID",

@@ -24,6 +24,7 @@ from hubtui_process import Run, clean_environment, run_hubtui
 from hubtui.cli import build_parser
 from hubtui.config import Settings
 from hubtui.sandbox.demo_data import demo_companies
+from hubtui.sandbox.faults import EconomicFaults, VtigerFaults
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX, RemoteData, build_remote_data
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS
@@ -34,6 +35,7 @@ COMPANIES = 40  # for the runs without --demo
 SYSTEMS = ("hub", "vtiger", "economic")
 CLEAN_ID = 1  # company index 0: nothing planted
 VTIGER_ADDRESS_ID = 8  # company index 7: another street in vTiger
+ECONOMIC_CITY_ID = 10  # company index 9: another city in e-conomic
 MISSING_FROM_ECONOMIC_ID = MISSING_FROM_ECONOMIC_INDEX + 1
 
 _VALUE = {"type": ["string", "null"]}
@@ -43,7 +45,8 @@ CHECK_SCHEMA: dict[str, Any] = {
     "properties": {
         "customers": {"type": "array", "items": {
             "type": "object",
-            "required": ["hub_id", "name", "discrepancy_count", "discrepancies", "systems_available"],
+            "required": ["hub_id", "name", "discrepancy_count", "discrepancies", "systems_available",
+                         "compared"],
             "additionalProperties": False,
             "properties": {
                 "hub_id": {"type": "integer"},
@@ -61,13 +64,18 @@ CHECK_SCHEMA: dict[str, Any] = {
                     "type": "object", "required": list(SYSTEMS), "additionalProperties": False,
                     "properties": {system: {"type": "boolean"} for system in SYSTEMS},
                 },
+                "compared": {"type": "boolean"},
             },
         }},
         "summary": {
             "type": "object",
-            "required": ["checked", "with_discrepancies", "discrepancies", "seconds"],
-            "properties": {"checked": {"type": "integer"}, "with_discrepancies": {"type": "integer"},
-                           "discrepancies": {"type": "integer"}, "seconds": {"type": "number"}},
+            "required": ["checked", "compared", "kept", "with_discrepancies", "discrepancies", "seconds",
+                         "incomplete"],
+            "properties": {"checked": {"type": "integer"}, "compared": {"type": "integer"},
+                           "kept": {"type": "integer"}, "with_discrepancies": {"type": "integer"},
+                           "discrepancies": {"type": "integer"}, "seconds": {"type": "number"},
+                           "incomplete": {"type": "object", "additionalProperties": False, "properties": {
+                               system: {"type": "string", "minLength": 1} for system in ("vtiger", "economic")}}},
         },
     },
 }
@@ -86,6 +94,16 @@ def real_differences(data: RemoteData) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     for plant in data.planted:
         if plant.kind == "real" and plant.field and plant.vtiger_id in index:
+            found.setdefault(index[plant.vtiger_id], set()).add(plant.field)
+    return found
+
+
+def planted_in(data: RemoteData, system: str) -> dict[int, set[str]]:
+    """Hub id → fields with a planted real difference in `system`."""
+    index = {company.vtiger_id: n + 1 for n, company in enumerate(data.companies)}
+    found: dict[int, set[str]] = {}
+    for plant in data.planted:
+        if plant.kind == "real" and plant.system == system and plant.field and plant.vtiger_id in index:
             found.setdefault(index[plant.vtiger_id], set()).add(plant.field)
     return found
 
@@ -125,12 +143,14 @@ def test_demo_check_json_lists_every_customer_with_the_planted_differences(demo_
         assert customer["discrepancy_count"] == len(customer["discrepancies"])
         assert customer["systems_available"] == {
             "hub": True, "vtiger": True, "economic": hub_id != MISSING_FROM_ECONOMIC_ID}
+        assert customer["compared"] is True  # e-conomic was read; this customer is just not in it
 
     assert customers[VTIGER_ADDRESS_ID]["discrepancies"] == {"address": {
         "hub": "Lærkevej 179", "vtiger": "Lærkevej 186", "economic": "Lærkevej 179",
         "suggested": "hub", "reason": "2 of 3 agree"}}
     summary = document["summary"]
-    assert summary["checked"] == DEFAULT_DEMO_CUSTOMERS
+    assert summary["checked"] == summary["compared"] == DEFAULT_DEMO_CUSTOMERS
+    assert summary["kept"] == 0 and summary["incomplete"] == {}
     assert summary["with_discrepancies"] == len(expected) == sum(
         1 for c in customers.values() if c["discrepancy_count"])
     assert summary["discrepancies"] == sum(len(fields) for fields in expected.values())
@@ -207,6 +227,28 @@ def keep_logging() -> Iterator[None]:
 
 
 Check = Any
+SEEDED = 5  # a stored count no check of these companies gives
+
+
+async def seed_counts(db: Database) -> None:
+    """Every customer as checked a day ago, with SEEDED discrepancies."""
+    await db.pool.execute("update customer set discrepancy_count = $1, checked_at = now() - interval '1 day'",
+                          SEEDED)
+
+
+async def stored_counts(db: Database) -> dict[int, tuple[int | None, bool]]:
+    """Hub id → (stored count, whether it was stored in the last hour)."""
+    rows = await db.pool.fetch("select id, discrepancy_count, checked_at > now() - interval '1 hour' as fresh "
+                               "from customer")
+    return {row["id"]: (row["discrepancy_count"], bool(row["fresh"])) for row in rows}
+
+
+@pytest.fixture
+def sandbox_faults(remotes: RunningSandbox) -> Iterator[None]:
+    """The module's sandboxes serve every test: faults a test sets are cleared after it."""
+    yield
+    remotes.vtiger.faults = VtigerFaults()
+    remotes.economic.faults = EconomicFaults()
 
 
 @pytest.fixture
@@ -270,27 +312,152 @@ async def test_check_without_json_prints_one_line_per_customer_with_differences(
     assert lines[-1].endswith(f"{len(expected)} with discrepancies, {sum(map(len, expected.values()))} in all")
 
 
-async def test_check_with_one_system_down_still_runs_and_says_so(
-    check: Check, remotes: RunningSandbox
+async def test_check_with_one_system_down_exits_2_and_keeps_the_counts_of_its_customers(
+    check: Check, db: Database, remotes: RunningSandbox
 ) -> None:
+    await seed_counts(db)
+    # Two customers not linked to vTiger: they are compared in full (hub and e-conomic) without it.
+    await db.pool.execute("update customer set vtiger_id = null where id = any($1::int[])",
+                          [CLEAN_ID, ECONOMIC_CITY_ID])
+
     run = await check("--json", vtiger_url=closed_port_url())
-    assert run.code == 1, run.stderr
+
+    assert run.code == 2, run.stderr
     document = check_document(run)
     assert len(document["customers"]) == COMPANIES
-    assert document["summary"]["systems_available"] == {"hub": True, "vtiger": False, "economic": True}
-    assert list(document["summary"]["unavailable"]) == ["vtiger"]
-    assert document["summary"]["unavailable"]["vtiger"].startswith("vTiger: ")
+    summary = document["summary"]
+    assert summary["systems_available"] == {"hub": True, "vtiger": False, "economic": True}
+    assert list(summary["unavailable"]) == list(summary["incomplete"]) == ["vtiger"]
+    assert summary["unavailable"]["vtiger"].startswith("vTiger: ")
+    message = summary["incomplete"]["vtiger"]
+    assert message.startswith("vTiger: cannot reach the server for GET /query page 1 (offset 0)")
+    assert message.endswith(f"the check is incomplete: no counts were changed for the {COMPANIES - 2} customers "
+                            "in vTiger — run it again")
+    assert (summary["compared"], summary["kept"]) == (2, COMPANIES - 2)
+    assert run.stderr.splitlines() == [f"hubtui: {message}"]
     for customer in document["customers"]:
         assert customer["systems_available"]["vtiger"] is False
+        assert customer["compared"] is (customer["hub_id"] in (CLEAN_ID, ECONOMIC_CITY_ID))
         for discrepancy in customer["discrepancies"].values():
             assert discrepancy["vtiger"] is None and discrepancy["suggested"] != "vtiger"
     # Exactly e-conomic's planted differences show; vTiger's cannot be seen.
-    data = remotes.data
-    index = {company.vtiger_id: n + 1 for n, company in enumerate(data.companies)}
-    planted = {(index[p.vtiger_id], p.field) for p in data.planted
-               if p.kind == "real" and p.system == "economic" and p.vtiger_id in index}
+    planted = {(hub_id, field) for hub_id, fields in planted_in(remotes.data, "economic").items()
+               for field in fields}
     found = {(c["hub_id"], field) for c in document["customers"] for field in c["discrepancies"]}
     assert found == planted and planted
+    # Only the two compared in full got a new count; everyone linked to vTiger kept the seeded one.
+    assert await stored_counts(db) == {
+        customer_id: ((1, True) if customer_id == ECONOMIC_CITY_ID else (0, True))
+        if customer_id in (CLEAN_ID, ECONOMIC_CITY_ID) else (SEEDED, False)
+        for customer_id in range(1, COMPANIES + 1)
+    }
+
+
+async def test_check_retries_a_malformed_economic_page_and_is_complete(
+    check: Check, db: Database, remotes: RunningSandbox, sandbox_faults: None
+) -> None:
+    await seed_counts(db)
+    remotes.economic.reset_log()
+    remotes.economic.faults.malformed_next = 1  # one page at a time: it hits page 1, and only once
+
+    run = await check("--json", http_max_retries=1, economic_max_concurrency=1)
+
+    assert run.code == 1, run.stderr
+    assert remotes.economic.request_count == 2  # page 1, then page 1 again
+    summary = check_document(run)["summary"]
+    assert summary["incomplete"] == {} and (summary["compared"], summary["kept"]) == (COMPANIES, 0)
+    expected = real_differences(remotes.data)
+    assert await stored_counts(db) == {
+        customer_id: (len(expected.get(customer_id, ())), True) for customer_id in range(1, COMPANIES + 1)}
+
+
+async def test_check_with_an_economic_page_malformed_every_time_exits_2_and_keeps_its_customers_counts(
+    check: Check, db: Database, remotes: RunningSandbox, sandbox_faults: None
+) -> None:
+    await seed_counts(db)
+    # Two customers not linked to e-conomic: the check compares them in full without it.
+    await db.pool.execute("update customer set economic_customer_number = null where id = any($1::int[])",
+                          [CLEAN_ID, VTIGER_ADDRESS_ID])
+    remotes.economic.faults.malformed_next = 2  # the first try and the one retry
+
+    run = await check("--json", http_max_retries=1, economic_max_concurrency=1)
+
+    assert run.code == 2, run.stderr
+    document = check_document(run)
+    assert list(document["summary"]["incomplete"]) == ["economic"]
+    message = document["summary"]["incomplete"]["economic"]
+    assert message.startswith("e-conomic: GET /customers page 1 (skippages=0) answered HTTP 200 with something "
+                              "that is not JSON")
+    assert message.endswith("(sent 2 times); the check is incomplete: no counts were changed for the "
+                            f"{COMPANIES - 2} customers in e-conomic — run it again")
+    assert run.stderr.splitlines() == [f"hubtui: {message}"]
+    assert {c["hub_id"] for c in document["customers"] if c["compared"]} == {CLEAN_ID, VTIGER_ADDRESS_ID}
+    assert await stored_counts(db) == {
+        customer_id: ((1, True) if customer_id == VTIGER_ADDRESS_ID else (0, True))
+        if customer_id in (CLEAN_ID, VTIGER_ADDRESS_ID) else (SEEDED, False)
+        for customer_id in range(1, COMPANIES + 1)
+    }
+
+
+async def test_check_with_a_vtiger_query_page_malformed_every_time_exits_2_and_says_so_in_text(
+    check: Check, db: Database, remotes: RunningSandbox, sandbox_faults: None
+) -> None:
+    await seed_counts(db)
+    await db.pool.execute("update customer set vtiger_id = null where id = $1", ECONOMIC_CITY_ID)
+    faults = remotes.vtiger.faults
+    faults.fault_path, faults.malformed_next = "/query", 2  # describe answers; the query page never does
+
+    run = await check(http_max_retries=1, vtiger_max_concurrency=1)
+
+    assert run.code == 2, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("hubtui: vTiger: GET /query page 1 (offset 0) answered HTTP 200 with something that "
+                           "is not JSON")
+    assert line.endswith(f"(sent 2 times); the check is incomplete: no counts were changed for the "
+                         f"{COMPANIES - 1} customers in vTiger — run it again")
+    summary_line = run.stdout.splitlines()[-1]
+    assert summary_line.startswith(f"checked {COMPANIES} customers in ")
+    assert f"; {COMPANIES - 1} not compared with every system kept their stored count" in summary_line
+    counts = await stored_counts(db)
+    assert counts.pop(ECONOMIC_CITY_ID) == (1, True)  # e-conomic's other city, the only system it is in
+    assert set(counts.values()) == {(SEEDED, False)}
+
+
+async def test_check_of_one_customer_with_a_system_down_exits_2_and_keeps_its_count(
+    check: Check, db: Database
+) -> None:
+    await seed_counts(db)
+
+    run = await check("--json", "--customer", str(VTIGER_ADDRESS_ID), economic_api_url=closed_port_url())
+
+    assert run.code == 2, run.stderr
+    document = check_document(run)
+    (customer,) = document["customers"]
+    assert customer["hub_id"] == VTIGER_ADDRESS_ID and customer["compared"] is False
+    assert customer["discrepancy_count"] == 1  # vTiger's street, as far as it could be compared
+    assert document["summary"]["incomplete"]["economic"].endswith(
+        "no counts were changed for the 1 customers in e-conomic — run it again")
+    assert (await stored_counts(db))[VTIGER_ADDRESS_ID] == (SEEDED, False)
+
+
+async def test_check_as_a_process_names_the_malformed_page_and_keeps_the_counts(
+    db: Database, database_url: str, remotes: RunningSandbox, sandbox_faults: None, tmp_path: Path
+) -> None:
+    await seed_counts(db)
+    faults = remotes.economic.faults
+    faults.fault_path, faults.malformed_next = "/customers", 100  # every page, every time
+
+    run = await run_hubtui("check", env=remote_environment(database_url, remotes, tmp_path), cwd=tmp_path)
+
+    assert run.code == 2
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("hubtui: e-conomic: GET /customers page 1 (skippages=0) answered HTTP 200 with "
+                           "something that is not JSON")
+    assert line.endswith(f"no counts were changed for the {COMPANIES} customers in e-conomic — run it again")
+    assert "Traceback" not in run.stderr + run.stdout
+    assert set((await stored_counts(db)).values()) == {(SEEDED, False)}
+    log = (tmp_path / "data" / "hubtui.log").read_text()
+    assert "fleet check incomplete: e-conomic: GET /customers page 1 (skippages=0)" in log
 
 
 async def test_check_that_could_not_run_leaves_the_stored_counts_alone(check: Check, db: Database) -> None:

@@ -402,6 +402,38 @@ async def test_a_customer_missing_from_economic_is_unavailable_with_the_reason(m
     assert all(f.suggested != "economic" for f in reading.comparison.fields)
 
 
+async def test_read_keeps_the_stored_count_while_a_linked_system_cannot_be_read(
+    make_service: Make, sandbox: RunningSandbox, hub: Database
+) -> None:
+    await hub.pool.execute("update customer set discrepancy_count = 4, checked_at = now() - interval '1 day'")
+    await hub.pool.execute("update customer set economic_customer_number = null where id = $1", VTIGER_ADDRESS)
+    service = await make_service()
+    sandbox.economic.faults.error_rate = 1.0
+
+    kept = await service.read(ECONOMIC_CITY)  # linked to e-conomic, which does not answer
+    counted = await service.read(VTIGER_ADDRESS)  # linked to vTiger alone, which does
+
+    assert not kept.complete and counted.complete
+    rows = {r["id"]: r for r in await hub.pool.fetch(
+        "select id, discrepancy_count, checked_at > now() - interval '1 hour' as fresh from customer")}
+    assert (rows[ECONOMIC_CITY]["discrepancy_count"], rows[ECONOMIC_CITY]["fresh"]) == (4, False)
+    assert (rows[VTIGER_ADDRESS]["discrepancy_count"], rows[VTIGER_ADDRESS]["fresh"]) == (1, True)
+
+
+async def test_a_malformed_answer_to_the_read_is_asked_for_again(
+    make_service: Make, sandbox: RunningSandbox, hub: Database
+) -> None:
+    service = await make_service()
+    await service.mappings()  # describe answered, so the fault below hits the customer's own reads
+    sandbox.vtiger.faults.malformed_next = 1
+    sandbox.economic.faults.malformed_next = 1
+
+    reading = await service.read(ECONOMIC_CITY)
+
+    assert reading.complete and reading.comparison.discrepancy_count == 1
+    assert (await hub_row(hub, ECONOMIC_CITY))["discrepancy_count"] == 1
+
+
 async def test_a_customer_without_an_economic_number_is_not_linked(
     make_service: Make, hub: Database, sandbox: RunningSandbox
 ) -> None:
@@ -663,28 +695,33 @@ async def test_economic_failing_beyond_the_retries_then_retried_alone(
     plan = custom_plan(reading, THREE_FIELDS)
     reset_logs(sandbox)
 
-    # e-conomic answers its GETs but every PUT gets a 500 before it is executed.
-    sandbox.economic.faults.fault_method = "PUT"
-    sandbox.economic.faults.error_rate = 1.0
+    # e-conomic answers the GET of update_customer, then fails every request: the PUT gets 500s.
+    read_customer = service.economic.get_customer
+
+    async def then_fail(customer_number: int) -> dict[str, Any]:
+        answer = await read_customer(customer_number)
+        sandbox.economic.faults.error_rate = 1.0
+        return answer
+
+    service.economic.get_customer = then_fail  # type: ignore[method-assign]
     failed = await service.apply(reading, plan)
+    service.economic.get_customer = read_customer  # type: ignore[method-assign]
 
     assert {s: r.outcome for s, r in failed.results.items()} == {
         "hub": "written", "vtiger": "written", "economic": "failed"}
     message = failed.results["economic"].message
-    # A 500 leaves the write's fate open: the re-read settled it as not written.
-    assert "e-conomic: Internal server error (sandbox fault: error_rate)" in message, message
-    assert message.startswith("not written, as a re-read shows") and "press r to send it again" in message
+    assert message.startswith("e-conomic: Internal server error (sandbox fault: error_rate)"), message
     assert failed.failed_systems == ["economic"]
     puts = economic_puts(sandbox, number)
-    assert [(p.status, p.applied) for p in puts] == [(500, False)] * 3  # 1 try + HTTP_MAX_RETRIES
+    assert [p.status for p in puts] == [500, 500, 500]  # 1 try + HTTP_MAX_RETRIES, none accepted
     assert sandbox.economic.customers[number]["city"] == target.city
-    assert failed.reading is not None and failed.reading.comparison.field("city").value("economic") == target.city
+    assert failed.reading is not None and not failed.reading.reads["economic"].available
     failure = (await audit_rows(hub))[-1]
     assert (failure["system"], failure["outcome"], failure["message"]) == ("economic", "failed", message)
     # e-conomic's logId of the failure, for its support, is kept with the event and in the message.
     log_id = failed.results["economic"].log_id
     assert log_id and log_id.endswith("-CPH") and failure["remote_log_id"] == log_id
-    assert f"logId {log_id}" in message
+    assert message.endswith(f"logId {log_id}")
 
     sandbox.economic.faults.error_rate = 0.0
     fresh = await service.read(CLEAN)
@@ -1009,17 +1046,30 @@ async def test_fleet_check_reads_every_field_while_describe_has_not_answered(
     assert result.summary["checked"] == FLEET_COMPANIES
 
 
-async def test_fleet_check_with_one_system_down_still_runs(
+async def test_fleet_check_with_one_system_down_keeps_the_counts_of_its_customers(
     fleet: tuple[RunningSandbox, Make], database: Database
 ) -> None:
     running, make = fleet
+    await database.pool.execute(
+        "update customer set discrepancy_count = 9, checked_at = now() - interval '1 day'")
+    vtiger_only = [1, 2, 3, VTIGER_ADDRESS]
+    await database.pool.execute("update customer set economic_customer_number = null where id = any($1::int[])",
+                                vtiger_only)
     running.economic.faults.error_rate = 1.0
 
     result = await check_fleet(await make())
 
     assert result.systems_available == {"hub": True, "vtiger": True, "economic": False}
     assert result.unavailable_reasons["economic"].startswith("e-conomic: Internal server error")
+    # The server's own message does not say which request: the page and the tries are added.
+    assert result.unavailable_reasons["economic"].endswith("(GET /customers page 1 (skippages=0), sent 3 times)")
+    assert list(result.incomplete) == ["economic"]
+    assert result.incomplete["economic"] == (
+        f"{result.unavailable_reasons['economic']}; the check is incomplete: no counts were changed for the "
+        f"{FLEET_COMPANIES - len(vtiger_only)} customers in e-conomic — run it again")
     assert result.summary["unavailable"] == result.unavailable_reasons
+    assert result.summary["incomplete"] == result.incomplete
+    assert (result.summary["compared"], result.summary["kept"]) == (len(vtiger_only), FLEET_COMPANIES - 4)
     assert len(result.customers) == FLEET_COMPANIES
     expected_vtiger = {p.vtiger_id for p in running.data.planted if p.kind == "real" and p.system == "vtiger"}
     with_differences = {running.data.companies[c.customer_id - 1].vtiger_id
@@ -1027,5 +1077,59 @@ async def test_fleet_check_with_one_system_down_still_runs(
     assert with_differences == expected_vtiger
     for check in result.customers:
         assert check.as_json()["systems_available"] == {"hub": True, "vtiger": True, "economic": False}
+        assert check.compared is (check.customer_id in vtiger_only)
         assert all(d.suggested != "economic" for d in check.comparison.discrepancies)
+    stored = {r["id"]: (r["discrepancy_count"], r["fresh"]) for r in await database.pool.fetch(
+        "select id, discrepancy_count, checked_at > now() - interval '1 hour' as fresh from customer")}
+    by_id = {c.customer_id: c.comparison.discrepancy_count for c in result.customers}
+    assert stored == {customer_id: (by_id[customer_id], True) if customer_id in vtiger_only else (9, False)
+                      for customer_id in range(1, FLEET_COMPANIES + 1)}
+    assert stored[VTIGER_ADDRESS] == (1, True)
+
+
+async def test_fleet_check_asks_again_for_a_malformed_page_and_is_complete(
+    fleet: tuple[RunningSandbox, Make], database: Database
+) -> None:
+    running, make = fleet
+    service = await make(vtiger_max_concurrency=1, economic_max_concurrency=1)
+    await service.mappings()
+    reset_logs(running)
+    running.vtiger.faults.malformed_next = 1  # one page at a time: the first page of each, once
+    running.economic.faults.malformed_next = 1
+
+    result = await check_fleet(service)
+
+    assert result.incomplete == {} and result.unavailable_reasons == {}
+    assert running.economic.request_count == 2  # one page of 1000, asked for twice
+    assert running.vtiger.request_count == len(running.vtiger.accounts) // 100 + 1 + 1  # the pages, +1
+    expected = real_differences(running.data)
+    for check in result.customers:
+        vtiger_id = running.data.companies[check.customer_id - 1].vtiger_id
+        assert check.compared and {d.field for d in check.comparison.discrepancies} == expected.get(vtiger_id, set())
+    assert result.summary["compared"] == FLEET_COMPANIES
     assert await database.pool.fetchval("select count(*) from customer where checked_at is null") == 0
+
+
+async def test_fleet_check_with_a_query_page_malformed_every_time_keeps_the_vtiger_customers_counts(
+    fleet: tuple[RunningSandbox, Make], database: Database
+) -> None:
+    running, make = fleet
+    await database.pool.execute("update customer set discrepancy_count = 9, checked_at = now() - interval '1 day'")
+    await database.pool.execute("update customer set vtiger_id = null where id = $1", ECONOMIC_CITY)
+    service = await make()  # 2 retries: 3 tries
+    await service.mappings()
+    faults = running.vtiger.faults
+    faults.fault_path, faults.malformed_next = "/query", 100
+
+    result = await check_fleet(service)
+
+    assert list(result.incomplete) == ["vtiger"]
+    assert result.incomplete["vtiger"].startswith(
+        "vTiger: GET /query page 1 (offset 0) answered HTTP 200 with something that is not JSON")
+    assert result.incomplete["vtiger"].endswith(
+        f"(sent 3 times); the check is incomplete: no counts were changed for the {FLEET_COMPANIES - 1} customers "
+        "in vTiger — run it again")
+    stored = {r["id"]: (r["discrepancy_count"], r["fresh"]) for r in await database.pool.fetch(
+        "select id, discrepancy_count, checked_at > now() - interval '1 hour' as fresh from customer")}
+    assert stored.pop(ECONOMIC_CITY) == (1, True)  # compared with e-conomic, the only system it is linked to
+    assert set(stored.values()) == {(9, False)}

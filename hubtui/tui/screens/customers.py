@@ -206,15 +206,24 @@ class CustomerListScreen(HubScreen):
             self.notify(printable(f"The consistency check could not run: {reasons}"), severity="error",
                         markup=False)
             return
+        # Only customers compared with every system they are linked to got a new count; the rest kept theirs.
         self.index.set_discrepancies(
-            {check.customer_id: check.comparison.discrepancy_count for check in result.customers}
+            {check.customer_id: check.comparison.discrepancy_count for check in result.customers if check.compared}
         )
-        self.last_checked = datetime.now(UTC)
-        self.apply_view()
         summary = result.summary
-        note = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
+        if summary["compared"]:
+            self.last_checked = datetime.now(UTC)
+        self.apply_view()
         message = (f"Checked {summary['checked']:,} customers in {summary['seconds']:.1f} s: "
-                   f"{summary['with_discrepancies']:,} with discrepancies" + (f". {note}" if note else ""))
+                   f"{summary['with_discrepancies']:,} with discrepancies")
+        if result.incomplete:
+            message += (f"; {summary['kept']:,} not compared with every system kept their count. "
+                        + " ".join(f"{text}." for text in result.incomplete.values()))
+            # Long enough to read which system and page failed.
+            self.notify(printable(message), title="Check incomplete", severity="error", timeout=30, markup=False)
+            return
+        note = "; ".join(f"{s} unavailable: {r}" for s, r in result.unavailable_reasons.items())
+        message += f". {note}" if note else ""
         self.notify(printable(message), severity="warning" if note else "information", markup=False)
 
     def update_count(self, customer_id: int, discrepancies: int) -> None:

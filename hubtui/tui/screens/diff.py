@@ -98,7 +98,8 @@ class DiffScreen(HubScreen):
             self.query_one("#title", Static).update(Text(str(error), "bold red"))
             return
         self.reading = reading
-        self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
+        if reading.complete:  # else the read kept the stored count, and so does the list
+            self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
         # Suggestions are pre-selected; everything else starts as "leave unchanged".
         self.choices = {
             f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
@@ -321,7 +322,8 @@ class DiffScreen(HubScreen):
             # The choices stay: fields now written agree, so a retry plans only what is still missing.
             self.reading = result.reading
             self._draw()
-            self.hub.customer_checked(self.customer_id, result.reading.comparison.discrepancy_count)
+            if result.reading.complete:
+                self.hub.customer_checked(self.customer_id, result.reading.comparison.discrepancy_count)
 
     def _show_results(self, result: ApplyResult) -> None:
         text = Text()
