@@ -12,14 +12,23 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, Literal, TypeVar
 
+import asyncpg
+
 from hubtui.config import Settings
-from hubtui.connectors.base import ChangedSinceRead, ConnectorError, NotFound, WriteBlocked
+from hubtui.connectors.base import (
+    ChangedSinceRead,
+    ConnectorError,
+    ConnectorTimeout,
+    MalformedResponse,
+    NotFound,
+    Unavailable,
+    WriteBlocked,
+)
 from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.safety import WriteGate, economic_customer_gate, vtiger_record_gate
 from hubtui.connectors.vtiger import VtigerClient, vtql_select
@@ -33,6 +42,7 @@ from hubtui.core.fields import (
     FIELDS,
     FieldMapping,
     described_field_map,
+    field_label,
     field_map,
     system_name,
     vtiger_account_columns,
@@ -46,17 +56,21 @@ from hubtui.services.audit import (
     UNDOES,
     AuditEntry,
     AuditRecord,
+    claim_unknown,
     get_event,
+    hold_in_flight,
     record,
     record_all,
+    settle_events,
     undo_refusal,
+    unknown_writes,
 )
 from hubtui.store.db import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Outcome = Literal["written", "dry_run", "blocked", "disabled", "failed", "changed"]
+Outcome = Literal["written", "dry_run", "blocked", "disabled", "failed", "changed", "unknown"]
 OUTCOME_WORDS = {
     "written": "written",
     "dry_run": "DRY-RUN: not sent",
@@ -64,7 +78,68 @@ OUTCOME_WORDS = {
     "disabled": "disabled",
     "failed": "failed",
     "changed": "changed since you looked",
+    "unknown": "UNKNOWN whether written",
 }
+# How the message of a write whose answer was lost, but that a re-read showed landed, begins.
+CONFIRMED = "confirmed by re-read"
+
+
+def outcome_words(outcome: str | None, message: str | None = None) -> str:
+    """An outcome as the diff and the audit screen show it; "written (confirmed by re-read)" when it took
+    a re-read to know."""
+    words = OUTCOME_WORDS.get(outcome or "", outcome or "—")
+    return f"{words} ({CONFIRMED})" if outcome == "written" and (message or "").startswith(CONFIRMED) else words
+
+# The message of a remote write's audit event from just before it is sent until its outcome is known.
+IN_FLIGHT_MESSAGE = ("being written, no answer yet; if this stays, hubtui stopped before the answer came: "
+                     "opening the customer reads the record back and settles it")
+
+
+def _fate_unknown(error: ConnectorError) -> bool:
+    """Whether a write that raised `error` (after the retries) may have been applied all the same: no answer,
+    a cut connection, a 5xx or a garbled body — unlike a refusal the system answered with."""
+    return isinstance(error, ConnectorTimeout | Unavailable | MalformedResponse) or (error.status or 0) >= 500
+
+
+def _shown(value: object) -> str:
+    text = _text(value)
+    return f"'{text}'" if text and text.strip() else "empty"
+
+
+def _moved(system: str, plan: WritePlan, now: Mapping[str, object]) -> str | None:
+    """The lost-update guard's values half: the first field about to be written that no longer holds what
+    the person saw (compared as the diff compares), in words; None when all still do."""
+    before, _ = plan.audit_values(system)
+    for name, seen in before.items():
+        if normalize(name, now.get(name)) != normalize(name, seen):
+            return (f"changed in {system_name(system)} since you looked: {field_label(name)} is now "
+                    f"{_shown(now.get(name))}")
+    return None
+
+
+def _landed(name: str, now: object, seen: str | None, sent: str | None) -> bool | None:
+    """Whether a field holds the value sent (True), still the one seen (False), or neither (None)."""
+    text = _text(now)
+    value = text if text and text.strip() else None  # blank is empty, as the diff shows it
+    key, sent_key, seen_key = normalize(name, value), normalize(name, sent), normalize(name, seen)
+    if value == sent or key == sent_key != seen_key:
+        return True
+    if value == seen or key == seen_key != sent_key:
+        return False
+    return None
+
+
+def _verdict(system: str, before: Mapping[str, str | None], after: Mapping[str, str | None],
+             now: Mapping[str, object], lost: str) -> tuple[Outcome, str]:
+    """Settle a write whose answer was `lost` by the values the system holds `now`."""
+    landed = {name: _landed(name, now.get(name), before[name], after.get(name)) for name in before}
+    if all(landed.values()):
+        return "written", f"{CONFIRMED}; {lost}"
+    if all(value is False for value in landed.values()):
+        return "failed", f"not written, as a re-read shows ({lost}): press r to send it again"
+    name = next(name for name, value in landed.items() if value is not True)
+    return "changed", (f"changed in {system_name(system)} since you looked: {field_label(name)} is now "
+                       f"{_shown(now.get(name))} ({lost}): press r to read it again and decide")
 
 
 class CustomerGone(Exception):
@@ -95,6 +170,8 @@ class CustomerReading:
     economic_number: int | None
     reads: dict[str, SystemRead]
     comparison: CustomerComparison
+    # Earlier writes to this customer whose outcome was unknown, settled by this read: audit id → result.
+    settled: dict[int, SystemResult] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -128,7 +205,8 @@ class ApplyResult:
 
     @property
     def failed_systems(self) -> list[str]:
-        return [s for s, r in self.results.items() if r.outcome in ("failed", "changed")]
+        """The systems `r` deals with: failed or changed ones are sent again, unknown ones settled first."""
+        return [s for s, r in self.results.items() if r.outcome in ("failed", "changed", "unknown")]
 
 
 class ConsistencyService:
@@ -174,9 +252,11 @@ class ConsistencyService:
         hub = SystemRead("hub", {name: hub_row[name] for name in FIELDS}, modified=hub_row["updated_at"])
         # vTiger's describe (for the field map) runs inside the vTiger branch, so it never delays the others;
         # e-conomic's side of the map does not depend on it.
-        (vtiger_read, mappings), economic_read = await asyncio.gather(
+        # Writes whose outcome is unknown are looked up meanwhile, to be settled by what this read finds.
+        (vtiger_read, mappings), economic_read, unsettled = await asyncio.gather(
             self._read_vtiger(customer_id, hub_row["vtiger_id"]),
             self._read_economic(customer_id, hub_row["economic_customer_number"], field_map(self.settings)),
+            unknown_writes(self.db.pool, customer_id),
         )
         reads = {"hub": hub, "vtiger": vtiger_read, "economic": economic_read}
         comparison = compare_customer(
@@ -185,8 +265,11 @@ class ConsistencyService:
         if all_linked_read(hub_row["vtiger_id"], hub_row["economic_customer_number"], reads):
             # A linked system that could not be read would hide its differences: keep the last real count.
             await self._store_count(customer_id, comparison)
-        return CustomerReading(customer_id, hub_row["name"], hub_row["vtiger_id"],
-                               hub_row["economic_customer_number"], reads, comparison)
+        reading = CustomerReading(customer_id, hub_row["name"], hub_row["vtiger_id"],
+                                  hub_row["economic_customer_number"], reads, comparison)
+        if unsettled:
+            reading.settled = await self._settle(reading, unsettled)
+        return reading
 
     async def _read_vtiger(self, customer_id: int, vtiger_id: str | None
                            ) -> tuple[SystemRead, tuple[FieldMapping, ...]]:
@@ -266,32 +349,61 @@ class ConsistencyService:
 
     async def apply(self, reading: CustomerReading, plan: WritePlan, *, event_type: str = "field_sync",
                     only: Iterable[str] | None = None) -> ApplyResult:
-        """Write `plan`: one write per system, in parallel; then read the customer again."""
+        """Write `plan`: one write per system, in parallel; then read the customer again.
+
+        Every write is recorded as it happened. A remote system's audit event is written first, as "unknown"
+        (with the hub's write, while the lost-update guards read), and held as in flight until its outcome
+        is known: a write whose answer is lost is settled by reading the record back, and a process that
+        dies meanwhile leaves an "unknown" that the next `read` of the customer settles."""
         systems = [s for s in plan.systems if only is None or s in set(only)]
-        writers: dict[str, Callable[[CustomerReading, WritePlan], Awaitable[SystemResult]]] = {
-            "hub": partial(self._write_hub, event_type=event_type), "vtiger": self._write_vtiger,
-            "economic": self._write_economic,
-        }
-        outcomes = await asyncio.gather(*(writers[system](reading, plan.only(system)) for system in systems))
-        result = ApplyResult(dict(zip(systems, outcomes, strict=True)))
-        # The hub's event went with its transaction; the remote systems' go in together, in one round trip.
-        remote = [outcome for outcome in outcomes if outcome.audit_id is None]
-        ids = await record_all(self.db.pool, [
-            self._audit_record(reading, plan.only(outcome.system), outcome, event_type) for outcome in remote
-        ])
-        for outcome, audit_id in zip(remote, ids, strict=True):
-            outcome.audit_id = audit_id
+        remote = [s for s in systems if s != "hub"]
+        writers = {"vtiger": self._write_vtiger, "economic": self._write_economic}
+        async with self.db.pool.acquire() as conn:
+            begun = asyncio.ensure_future(self._begin(conn, reading, plan, systems, event_type))
+            answers = await asyncio.gather(*(writers[s](reading, plan.only(s), begun) for s in remote),
+                                           return_exceptions=True)
+            hub, ids = await begun  # a failed begin failed every writer before it sent anything
+            outcomes = dict(zip(remote, answers, strict=True))
+            done = {s: r for s, r in outcomes.items() if isinstance(r, SystemResult)}
+            await settle_events(conn, [(ids[s], r.outcome, r.message or None, r.log_id) for s, r in done.items()],
+                                release=True)
+        for system, outcome in done.items():
+            outcome.audit_id = ids[system]
+        error = next((answer for answer in answers if isinstance(answer, BaseException)), None)
+        if error is not None:
+            raise error  # its event stays "unknown" until a read settles it
+        result = ApplyResult({s: hub if s == "hub" and hub is not None else done[s] for s in systems})
         try:
             result.reading = await self.read(reading.customer_id)
         except CustomerGone:
             result.reading = None
+        for outcome in result.results.values():
+            # An "unknown" whose re-read failed a moment ago may have been settled by this read.
+            if result.reading is not None and (settled := result.reading.settled.get(outcome.audit_id or 0)):
+                outcome.outcome, outcome.message = settled.outcome, settled.message
         return result
+
+    async def _begin(self, conn: asyncpg.Connection, reading: CustomerReading, plan: WritePlan,
+                     systems: list[str], event_type: str) -> tuple[SystemResult | None, dict[str, int]]:
+        """The hub's write with its audit event, and an "unknown" event per remote system held as in flight,
+        in one transaction: the events come in hub, vTiger, e-conomic order, each before its write is sent."""
+        remote = [s for s in systems if s != "hub"]
+        async with conn.transaction():
+            hub = await self._write_hub(conn, reading, plan.only("hub"), event_type) if "hub" in systems else None
+            pending = [SystemResult(s, "unknown", self._fields(plan, s), IN_FLIGHT_MESSAGE) for s in remote]
+            ids = await record_all(conn, [
+                self._audit_record(reading, plan.only(p.system), p, event_type) for p in pending])
+            if ids:
+                await hold_in_flight(conn, ids)
+        return hub, dict(zip(remote, ids, strict=True))
 
     def _fields(self, plan: WritePlan, system: str) -> dict[str, tuple[object, object]]:
         before, after = plan.audit_values(system)
         return {name: (before[name], after[name]) for name in before}
 
-    async def _write_hub(self, reading: CustomerReading, plan: WritePlan, *, event_type: str) -> SystemResult:
+    async def _write_hub(self, conn: asyncpg.Connection, reading: CustomerReading, plan: WritePlan,
+                         event_type: str) -> SystemResult:
+        """The hub's change and its audit event, in the caller's transaction: never one without the other."""
         changes = plan.hub
         before, _ = plan.audit_values("hub")
         fields = self._fields(plan, "hub")
@@ -304,57 +416,125 @@ class ConsistencyService:
             f"(case when ${n}::text is null then nullif(btrim({name}), '') is null else {name} = ${n} end)"
             for n, name in enumerate(changes, start=first_guard)
         )
-        async with self.db.pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                f"update customer set {assignments}, updated_at = now() where id = $1 and {guards}",
-                reading.customer_id, *values, *(before[name] for name in changes),
-            )
-            if status.endswith(" 0"):
-                result = SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
-            else:
-                result = SystemResult("hub", "written", fields, payload=dict(changes))
-            # In the same transaction as the change: a hub write never exists without its audit event.
-            result.audit_id = await record(conn, self._audit_record(reading, plan, result, event_type))
+        status = await conn.execute(
+            f"update customer set {assignments}, updated_at = now() where id = $1 and {guards}",
+            reading.customer_id, *values, *(before[name] for name in changes),
+        )
+        if status.endswith(" 0"):
+            result = SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
+        else:
+            result = SystemResult("hub", "written", fields, payload=dict(changes))
+        result.audit_id = await record(conn, self._audit_record(reading, plan, result, event_type))
         return result
 
-    async def _write_vtiger(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+    async def _write_vtiger(self, reading: CustomerReading, plan: WritePlan, begun: Awaitable[object]
+                            ) -> SystemResult:
         fields = self._fields(plan, "vtiger")
         changes = {name: "" if value is None else value for name, value in plan.vtiger.items()}
         vtiger_id = reading.vtiger_id or ""
+        if not self.settings.vtiger_sync_enabled:
+            disabled = await self.vtiger.revise(vtiger_id, changes)  # reports "disabled", sends nothing
+            return SystemResult("vtiger", "disabled", fields, disabled.reason, payload=disabled.payload)
         try:
-            if not self.settings.vtiger_sync_enabled:
-                result = await self.vtiger.revise(vtiger_id, changes)  # reports "disabled", sends nothing
-                return SystemResult("vtiger", "disabled", fields, result.reason, payload=result.payload)
-            # vTiger has no conditional write: compare modifiedtime just before revising.
+            # vTiger has no conditional write: compare the record just before revising.
             current = await self.vtiger.retrieve(vtiger_id)
-            if str(current.get("modifiedtime") or "") != (reading.reads["vtiger"].modified or ""):
-                return SystemResult("vtiger", "changed", fields,
-                                    f"changed in vTiger at {current.get('modifiedtime')} since you looked")
-            result = await self.vtiger.revise(vtiger_id, changes)
         except ConnectorError as error:
             return SystemResult("vtiger", "failed", fields, str(error), payload=changes, log_id=error.log_id)
+        now = hub_view_of_vtiger(without_nul(current), reading.comparison.mappings)
+        moved = _moved("vtiger", plan, now)
+        if moved is None and str(current.get("modifiedtime") or "") != (reading.reads["vtiger"].modified or ""):
+            moved = f"changed in vTiger at {current.get('modifiedtime')} since you looked"
+        if moved is not None:
+            return SystemResult("vtiger", "changed", fields, moved)
+        await begun  # its audit event exists before the write is sent
+        try:
+            result = await self.vtiger.revise(vtiger_id, changes)
+        except ConnectorError as error:
+            return await self._after_error("vtiger", reading, plan, error, changes)
         return SystemResult("vtiger", result.outcome, fields, result.reason,
                             payload=dict(result.payload or {}))
 
-    async def _write_economic(self, reading: CustomerReading, plan: WritePlan) -> SystemResult:
+    async def _write_economic(self, reading: CustomerReading, plan: WritePlan, begun: Awaitable[object]
+                              ) -> SystemResult:
         fields = self._fields(plan, "economic")
         number = reading.economic_number or 0
+        current = None
         try:
+            if writes_live(self.settings, "economic"):
+                # The lost-update guard compares the values too (lastUpdated has 1 s resolution); the PUT
+                # carries this very record, so a change to another field in that second is kept.
+                current = await self.economic.get_customer(number)
+                now = hub_view_of_economic(without_nul(current), reading.comparison.mappings)
+                if (moved := _moved("economic", plan, now)) is not None:
+                    return SystemResult("economic", "changed", fields, moved)
+                await begun  # its audit event exists before the write is sent
             result = await self.economic.update_customer(
-                number, plan.economic, expected_last_updated=reading.reads["economic"].modified
+                number, plan.economic, expected_last_updated=reading.reads["economic"].modified, current=current
             )
         except WriteBlocked as error:
             return SystemResult("economic", "blocked", fields, str(error), payload=plan.economic)
         except ChangedSinceRead as error:
             return SystemResult("economic", "changed", fields, str(error))
         except ConnectorError as error:
-            return SystemResult("economic", "failed", fields, str(error), payload=plan.economic,
-                                log_id=error.log_id)
+            if current is None:  # the read failed: nothing was sent
+                return SystemResult("economic", "failed", fields, str(error), payload=plan.economic,
+                                    log_id=error.log_id)
+            return await self._after_error("economic", reading, plan, error, plan.economic)
         if result.outcome == "dry_run":
             log.info("DRY-RUN e-conomic %s %s: %s", result.method, result.path,
                      json.dumps(result.payload, ensure_ascii=False, default=str))
         return SystemResult("economic", result.outcome, fields, result.reason,
                             payload=dict(result.payload or {}), log_id=result.log_id)
+
+    async def _after_error(self, system: str, reading: CustomerReading, plan: WritePlan, error: ConnectorError,
+                           payload: Mapping[str, Any]) -> SystemResult:
+        """A sent write that raised: "failed" when the system refused it; when its fate is unknown (no
+        answer, a 5xx or a garbled one, after the retries) the record is read back to settle it."""
+        fields = self._fields(plan, system)
+        if not _fate_unknown(error):
+            return SystemResult(system, "failed", fields, str(error), payload=dict(payload), log_id=error.log_id)
+        try:
+            now = await self._values_now(system, reading)
+        except ConnectorError as reread:
+            record_id = reading.vtiger_id if system == "vtiger" else reading.economic_number
+            names = ", ".join(field_label(name) for name in fields)
+            message = (f"no usable answer ({error}) and reading it back failed too ({reread}): check "
+                       f"{system_name(system)} record {record_id}, {names}; r reads it back and settles this "
+                       "before sending anything")
+            return SystemResult(system, "unknown", fields, message, payload=dict(payload), log_id=error.log_id)
+        outcome, message = _verdict(system, *plan.audit_values(system), now, f"no usable answer: {error}")
+        return SystemResult(system, outcome, fields, message, payload=dict(payload), log_id=error.log_id)
+
+    async def _values_now(self, system: str, reading: CustomerReading) -> dict[str, object]:
+        """The record as `system` holds it now, keyed by hub field names."""
+        mappings = reading.comparison.mappings
+        if system == "vtiger":
+            return hub_view_of_vtiger(without_nul(await self.vtiger.retrieve(reading.vtiger_id or "")), mappings)
+        customer = await self.economic.get_customer(reading.economic_number or 0)
+        return hub_view_of_economic(without_nul(customer), mappings)
+
+    async def _settle(self, reading: CustomerReading, events: list[AuditEntry]) -> dict[int, SystemResult]:
+        """Earlier writes whose outcome is unknown, settled by the values `reading` found; one still in flight
+        (in this or another session) is left to the session writing it."""
+        readable = [e for e in events if e.system in ("vtiger", "economic") and reading.reads[e.system].available]
+        if not readable:
+            return {}
+        settled: dict[int, SystemResult] = {}
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            free = await claim_unknown(conn, [event.id for event in readable])
+            for event in readable:
+                system, values = event.system or "", reading.reads[event.system or ""].values
+                if event.id not in free or values is None:
+                    continue
+                before = {name: _text(value) for name, value in (event.before or {}).items()}
+                after = {name: _text((event.after or {}).get(name)) for name in before}
+                outcome, message = _verdict(system, before, after, values, "hubtui never heard its answer")
+                settled[event.id] = SystemResult(system, outcome, {n: (before[n], after[n]) for n in before},
+                                                 message, log_id=event.remote_log_id, audit_id=event.id)
+            await settle_events(conn, [(i, r.outcome, r.message, r.log_id) for i, r in settled.items()])
+        for result in settled.values():
+            log.info("settled audit event %s (%s): %s", result.audit_id, result.system, result.outcome)
+        return settled
 
     def _audit_record(self, reading: CustomerReading, plan: WritePlan, outcome: SystemResult,
                       event_type: str) -> AuditRecord:
