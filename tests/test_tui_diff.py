@@ -11,6 +11,7 @@ system, so that each system has exactly one field to write:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator, Callable
@@ -691,3 +692,101 @@ def test_diff_screen_snapshot(snap_compare, settings: Settings, database_url: st
         await diff_loaded(pilot)
 
     assert snap_compare(app, press=["a", "j"], terminal_size=SIZE, run_before=open_three)
+
+
+# --- a write runs to its end, once ------------------------------------------------------------------
+
+
+async def slow_write(pilot: Pilot[None], sandbox: RunningSandbox) -> DiffScreen:
+    """Open THREE, make every remote answer take 300 ms, and confirm its writes (all three systems)."""
+    screen = await open_diff(pilot, hub_id(THREE))
+    sandbox.vtiger.faults.latency_ms = sandbox.economic.faults.latency_ms = 300
+    await review(pilot)
+    await pilot.press("y")
+    assert pilot.app.writes  # type: ignore[attr-defined]
+    return screen
+
+
+async def final_audit(db: Database) -> list[tuple[str, str]]:
+    rows = await db.pool.fetch("select system, outcome from audit_event order by id")
+    return [(row["system"], row["outcome"]) for row in rows]
+
+
+def assert_written_once(sandbox: RunningSandbox) -> None:
+    company = COMPANIES[THREE]
+    assert writes(sandbox) == ([("POST", "/restapi/v1/vtiger/default/revise")],
+                               [("PUT", f"/customers/{company.economic_customer_number}")])
+    assert all(w.applied for w in (*sandbox.vtiger.write_log, *sandbox.economic.write_log))
+
+
+async def test_s_y_again_while_writing_is_ignored_and_says_writing(
+    db: Database, settings: Settings, sandbox: RunningSandbox
+) -> None:
+    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await slow_write(pilot, sandbox)
+        await pilot.press("s", "y", "r")
+
+        assert not isinstance(app.screen, ConfirmWrites)  # no second review while the first write runs
+        assert any(note.startswith("writing…") for note in notes(app))
+        results = await applied(pilot, screen)
+        assert results.splitlines() == ["hub: written (City)", "vTiger: written (Phone)",
+                                        "e-conomic: written (Address)"]
+        assert_written_once(sandbox)
+        assert await final_audit(db) == [("hub", "written"), ("vtiger", "written"), ("economic", "written")]
+
+
+async def test_leaving_the_screen_and_ctrl_q_during_a_write_wait_for_it(
+    db: Database, settings: Settings, sandbox: RunningSandbox
+) -> None:
+    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db)
+    async with app.run_test(size=SIZE) as pilot:
+        await slow_write(pilot, sandbox)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the list")
+        await pilot.press("ctrl+q")
+        assert app.return_code is None and app.writes  # still writing: quitting waits
+        assert any(note.startswith("writing…") for note in notes(app))
+        for _ in range(500):
+            if app.return_code is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert app.return_code == 0  # it quit by itself once the write was done and recorded
+        assert_written_once(sandbox)
+        assert await final_audit(db) == [("hub", "written"), ("vtiger", "written"), ("economic", "written")]
+
+
+async def test_r_on_an_unknown_write_reads_it_back_and_sends_nothing_again(
+    db: Database, settings: Settings, sandbox: RunningSandbox
+) -> None:
+    company = COMPANIES[THREE]
+    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
+                              http_timeout_seconds=1, **LIVE), db)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_diff(pilot, hub_id(THREE))
+        # vTiger executes the revise but its answer never comes; meanwhile every vTiger read starts failing.
+        faults = sandbox.vtiger.faults
+        faults.fault_path, faults.after_apply, faults.after_apply_next = "/revise", "timeout", 1
+
+        def reads_fail_once_written() -> None:
+            if sandbox.vtiger.write_log and sandbox.vtiger.write_log[-1].applied:
+                faults.fault_path, faults.fault_method, faults.error_rate = "", "GET", 1.0
+
+        await review(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(sandbox.vtiger.write_log), "the revise")
+        reads_fail_once_written()
+        first = await applied(pilot, screen)
+        assert "vTiger: UNKNOWN whether written (Phone) — " in first, first
+        assert f"check vTiger record {company.vtiger_id}, Phone" in first
+        assert "Press r" in first
+
+        faults.error_rate = 0.0
+        earlier = screen.last_result
+        await pilot.press("r")
+        results = await applied(pilot, screen, previous=earlier)
+        assert results.splitlines() == ["vTiger: written (confirmed by re-read) (Phone) — hubtui never heard "
+                                        "its answer"], results
+        assert [w.applied for w in sandbox.vtiger.write_log] == [True]  # one revise, never sent again
+        assert ("vtiger", "written") in await final_audit(db)
+        assert "vTiger: written (confirmed by re-read)" in screen_text(app)

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from hubtui.core.fields import field_label, system_name
 from hubtui.services.audit import FIELD_WRITES, AuditEntry, recent_events, undo_refusal
-from hubtui.services.consistency import OUTCOME_WORDS, ApplyResult, UndoPreview, UndoRefused
+from hubtui.services.consistency import ApplyResult, UndoPreview, UndoRefused, outcome_words
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmUndo
 from hubtui.tui.text import printable
@@ -26,7 +26,7 @@ from hubtui.tui.text import printable
 log = logging.getLogger(__name__)
 
 SYSTEM_FILTERS = (None, "hub", "vtiger", "economic")
-OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed")
+OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed", "unknown")
 
 
 def _value(value: object) -> str:
@@ -42,7 +42,7 @@ def event_details(event: AuditEntry) -> Table:
         ("What", event.event_type),
         ("Customer", f"{event.customer_name or '—'} (hub #{event.customer_id})" if event.customer_id else "—"),
         ("System", system_name(event.system) if event.system else "—"),
-        ("Outcome", OUTCOME_WORDS.get(event.outcome or "", event.outcome or "—")),
+        ("Outcome", outcome_words(event.outcome, event.message)),
         ("Dry run", "yes" if event.dry_run else "no"),
         ("By", event.actor),
         ("Remote log id", event.remote_log_id or "—"),
@@ -156,7 +156,7 @@ class AuditScreen(HubScreen):
         table.clear()
         for event in self.events:
             fields = ", ".join(event.field_after) if event.event_type in FIELD_WRITES else ""
-            outcome = OUTCOME_WORDS.get(event.outcome or "", event.outcome or "")
+            outcome = outcome_words(event.outcome, event.message)
             table.add_row(
                 Text(f"{event.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
                 Text(printable(event.event_type)),
@@ -262,7 +262,7 @@ class AuditScreen(HubScreen):
             return
         result = task.result()
         for system, outcome in result.results.items():
-            words = OUTCOME_WORDS.get(outcome.outcome, outcome.outcome)
+            words = outcome_words(outcome.outcome, outcome.message)
             self.app.notify(printable(f"Undo {system_name(system)}: {words}"
                                       + (f" — {outcome.message}" if outcome.message else "")),
                             severity="information" if outcome.outcome == "written" else "warning", markup=False)

@@ -7,8 +7,12 @@ safety flag, and asks before anything is sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Coroutine
 from functools import partial
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -22,10 +26,12 @@ from hubtui.core.fields import SYSTEMS, system_name
 from hubtui.core.plan import FieldChoice, WritePlan, build_plan
 from hubtui.core.validate import InvalidValue, validate
 from hubtui.services.consistency import (
-    OUTCOME_WORDS,
+    CONFIRMED,
     ApplyResult,
     CustomerGone,
     CustomerReading,
+    SystemResult,
+    outcome_words,
     safety_label,
     writes_live,
 )
@@ -36,7 +42,8 @@ from hubtui.tui.text import printable
 
 CHOSEN, NOT_CHOSEN = "● ", "○ "
 _OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
-                  "failed": "bold red", "changed": "bold red"}
+                  "failed": "bold red", "changed": "bold red", "unknown": "bold yellow"}
+log = logging.getLogger(__name__)
 
 
 class DiffScreen(HubScreen):
@@ -100,6 +107,9 @@ class DiffScreen(HubScreen):
         self.reading = reading
         if reading.complete:  # else the read kept the stored count, and so does the list
             self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
+        if reading.settled:
+            earlier = ApplyResult({result.system: result for result in reading.settled.values()})
+            self._show_results(earlier, "Earlier writes whose outcome was unknown, settled by reading them back:")
         # Suggestions are pre-selected; everything else starts as "leave unchanged".
         self.choices = {
             f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
@@ -272,7 +282,7 @@ class DiffScreen(HubScreen):
         self.app.pop_screen()
 
     def action_review(self) -> None:
-        if self.reading is None:
+        if self.reading is None or self._busy():
             return
         try:
             plan = build_plan(self.reading.comparison, self.choices)
@@ -287,7 +297,7 @@ class DiffScreen(HubScreen):
         lines = self._plan_lines(plan)
 
         def confirmed(yes: bool | None) -> None:
-            if yes:
+            if yes and not self._busy():
                 self.apply(plan)
 
         any_live = any(writes_live(self.hub.settings, system) for system in plan.systems)
@@ -311,11 +321,39 @@ class DiffScreen(HubScreen):
             lines.append(Text(printable(why), "dim"))
         return lines
 
-    @work(exclusive=True, group="diff-apply", exit_on_error=False)
-    async def apply(self, plan: WritePlan, only: list[str] | None = None) -> None:
+    def _busy(self) -> bool:
+        """While a write runs, a key that would start another is ignored, and the screen says so."""
+        if not self.hub.writes:
+            return False
+        self.notify("writing… the write under way finishes first; then press the key again", markup=False)
+        return True
+
+    def apply(self, plan: WritePlan, only: list[str] | None = None) -> None:
         assert self.reading is not None
+        self._start(self.hub.consistency.apply(self.reading, plan, only=only))
+
+    def _start(self, write: Coroutine[Any, Any, ApplyResult]) -> None:
+        """Run `write` as the app's task: neither a key, nor leaving this screen, nor ctrl+q cancels it."""
         self.query_one("#results", Static).update(Text("Writing…", "bold"))
-        result = await self.hub.consistency.apply(self.reading, plan, only=only)
+        self.hub.run_write(write).add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[ApplyResult]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled() or error is not None:
+            log.error("writing customer %s did not finish", self.customer_id, exc_info=error)
+            self.app.notify(printable(f"The write did not finish: {error or 'cancelled'}; the audit log (F3) "
+                                      "says what was sent, and opening the customer settles it"),
+                            severity="error", markup=False)
+            if self.is_attached:
+                self.query_one("#results", Static).update(Text("The write did not finish", "bold red"))
+            return
+        result = task.result()
+        if not self.is_attached:
+            # The person left the screen meanwhile: tell them how it went wherever they are.
+            summary = "; ".join(f"{system_name(s)} {outcome_words(r.outcome, r.message)}"
+                                for s, r in result.results.items())
+            self.app.notify(printable(f"{self.reading.name if self.reading else ''}: {summary}"), markup=False)
+            return
         self.last_result = result
         self._show_results(result)
         if result.reading is not None:
@@ -325,39 +363,53 @@ class DiffScreen(HubScreen):
             if result.reading.complete:
                 self.hub.customer_checked(self.customer_id, result.reading.comparison.discrepancy_count)
 
-    def _show_results(self, result: ApplyResult) -> None:
-        text = Text()
+    def _show_results(self, result: ApplyResult, heading: str = "") -> None:
+        text = Text(heading + "\n" if heading else "", "bold")
         for system, outcome in result.results.items():
             text.append(f"{system_name(system)}: ", "bold")
-            text.append(OUTCOME_WORDS[outcome.outcome], _OUTCOME_STYLE[outcome.outcome])
+            text.append(outcome_words(outcome.outcome, outcome.message), _OUTCOME_STYLE[outcome.outcome])
             fields = ", ".join(self.hub.labels(name) for name in outcome.fields)
             text.append(printable(f" ({fields})"))
-            if outcome.message:
-                text.append(printable(f" — {outcome.message}"), "dim" if outcome.outcome == "written" else "")
+            # "written (confirmed by re-read)" says it already: the message goes on with what happened.
+            message = outcome.message.removeprefix(CONFIRMED).lstrip("; ")
+            if message:
+                text.append(printable(f" — {message}"), "dim" if outcome.outcome == "written" else "")
             if outcome.outcome == "dry_run" and outcome.payload:
                 text.append("\n  would send: ", "dim")
                 text.append(printable(json.dumps(outcome.payload, ensure_ascii=False, default=str)), "dim")
             text.append("\n")
         if result.failed_systems:
-            text.append("Press r to retry the failed system(s) alone; F5 reads the customer again.", "bold")
+            text.append("Press r to retry the failed system(s) alone (an UNKNOWN one is read back and settled "
+                        "before anything is sent); F5 reads the customer again.", "bold")
         self.query_one("#results", Static).update(text)
 
     def action_retry(self) -> None:
+        if self._busy():
+            return
         if self.reading is None or self.last_result is None or not self.last_result.failed_systems:
             self.notify("Nothing to retry", markup=False)
             return
-        self.retry(self.last_result.failed_systems)
+        self._start(self._retry(self.last_result, self.last_result.failed_systems))
 
-    @work(exclusive=True, group="diff-apply", exit_on_error=False)
-    async def retry(self, systems: list[str]) -> None:
-        # Read again first: the plan must start from what the systems hold now, and the lost-update guard
-        # compares with that.
-        self.reading = await self.hub.consistency.read(self.customer_id)
-        self._draw()
-        still_down = [s for s in systems if not self.reading.reads[s].available]
-        if still_down:
-            reasons = "; ".join(f"{system_name(s)}: {self.reading.reads[s].reason}" for s in still_down)
-            self.query_one("#results", Static).update(Text(printable(f"Still unavailable — {reasons}"), "bold red"))
-            return
-        plan = build_plan(self.reading.comparison, self.choices)
-        self.apply(plan, only=systems)
+    async def _retry(self, last: ApplyResult, systems: list[str]) -> ApplyResult:
+        """Read again (which settles a write whose outcome was unknown), then send again only what did not
+        land: the plan starts from what the systems hold now, and the lost-update guard compares with that."""
+        reading = await self.hub.consistency.read(self.customer_id)
+        kept: dict[str, SystemResult] = {}
+        for system in systems:
+            earlier = last.results[system]
+            settled = reading.settled.get(earlier.audit_id or 0)
+            if settled is not None and settled.outcome != "failed":
+                kept[system] = settled  # written after all, or changed by someone: nothing is sent
+            elif settled is None and earlier.outcome == "unknown":
+                kept[system] = earlier  # still unknown (unreadable, or in flight elsewhere): nothing is sent
+        for system in systems:
+            if system not in kept and not reading.reads[system].available:
+                kept[system] = SystemResult(system, "failed", last.results[system].fields,
+                                            f"still unavailable: {reading.reads[system].reason}")
+        again = [system for system in systems if system not in kept]
+        if not again:
+            return ApplyResult(kept, reading)
+        result = await self.hub.consistency.apply(reading, build_plan(reading.comparison, self.choices),
+                                                  only=again)
+        return ApplyResult({**kept, **result.results}, result.reading)
