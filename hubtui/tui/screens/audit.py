@@ -266,7 +266,7 @@ class AuditScreen(HubScreen):
             self.app.notify(printable(f"Undo {system_name(system)}: {words}"
                                       + (f" — {outcome.message}" if outcome.message else "")),
                             severity="information" if outcome.outcome == "written" else "warning", markup=False)
-        if result.reading is not None:
+        if result.reading is not None and result.reading.complete:  # else the stored count was kept
             self.hub.customer_checked(result.reading.customer_id, result.reading.comparison.discrepancy_count)
         if self.is_attached:
             self.load()
