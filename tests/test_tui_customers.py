@@ -20,6 +20,8 @@ from textual.pilot import Pilot
 from hubtui.config import Settings
 from hubtui.core.customer_index import Column
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
+from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
+from hubtui.services.demo import pointed_at_sandbox
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
@@ -452,6 +454,35 @@ async def test_a_check_that_reaches_no_remote_system_keeps_the_stored_counts(
         assert [row["id"] for row in stored] == [5, 17]  # the database keeps them ...
         index = screen.table.index
         assert [index.discrepancies[index.ids.index(i)] for i in (5, 17)] == [3, 3]  # ... and so must the list
+
+
+async def test_a_check_that_could_not_read_a_system_names_it_and_keeps_its_customers_counts(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db)
+    await db.pool.execute("update customer set discrepancy_count = 3, checked_at = now() - interval '1 day'")
+    await db.pool.execute("update customer set economic_customer_number = null where id = 8")  # vTiger only
+    async with serve_sandboxes(SandboxOptions(companies=len(COMPANIES))) as sandbox:
+        # e-conomic answers every customers page with garbage, as often as it is asked.
+        sandbox.economic.faults.fault_path, sandbox.economic.faults.malformed_next = "/customers", 100
+        config = pointed_at_sandbox(settings, sandbox.env()).model_copy(update={"http_max_retries": 0})
+        app = HubApp(config, db)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await start(pilot)
+            await wait_for(pilot, lambda: app.fleet_checked, "the start-up consistency check")
+            await pilot.pause()
+            (note,) = [n for n in app._notifications if n.title == "Check incomplete"]
+            assert note.severity == "error"
+            assert "e-conomic: GET /customers page 1 (skippages=0) answered HTTP 200 with something that is " \
+                   "not JSON" in note.message
+            assert f"no counts were changed for the {len(COMPANIES) - 1} customers in e-conomic — run it again" \
+                in note.message
+            index = screen.table.index
+            shown = {customer_id: index.discrepancies[index.ids.index(customer_id)] for customer_id in (1, 8, 9)}
+            assert shown == {1: 3, 8: 1, 9: 3}  # only the vTiger-only customer was compared, and shows it
+    stored = await db.pool.fetch("select id, discrepancy_count from customer where id = any($1::int[]) order by id",
+                                 [1, 8, 9])
+    assert [tuple(row) for row in stored] == [(1, 3), (8, 1), (9, 3)]
 
 
 async def test_f1_lists_the_keys(db: Database, settings: Settings) -> None:
