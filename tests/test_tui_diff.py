@@ -26,10 +26,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from hubtui.config import Settings
+from hubtui.connectors.economic import EconomicClient
+from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.fields import FIELDS
+from hubtui.core.plan import FieldChoice, build_plan
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
+from hubtui.services.consistency import ConsistencyService
 from hubtui.services.demo import pointed_at_sandbox
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
@@ -790,3 +794,39 @@ async def test_r_on_an_unknown_write_reads_it_back_and_sends_nothing_again(
         assert [w.applied for w in sandbox.vtiger.write_log] == [True]  # one revise, never sent again
         assert ("vtiger", "written") in await final_audit(db)
         assert "vTiger: written (confirmed by re-read)" in screen_text(app)
+
+
+async def test_opening_a_customer_settles_an_earlier_unknown_write(
+    db: Database, settings: Settings, sandbox: RunningSandbox
+) -> None:
+    company = COMPANIES[THREE]
+    live = await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE)
+    # An earlier session: vTiger executed its revise, but neither the answer nor a read-back reached it.
+    faults = sandbox.vtiger.faults
+    faults.fault_path, faults.after_apply, faults.after_apply_next = "/revise", "timeout", 1
+    quick = live.model_copy(update={"http_max_retries": 0, "http_timeout_seconds": 1})
+    async with VtigerClient(quick) as vtiger, EconomicClient(quick) as economic:
+        service = ConsistencyService(db, quick, vtiger, economic)
+        reading = await service.read(hub_id(THREE))
+        plan = build_plan(reading.comparison, [FieldChoice.pick("phone", "hub")])
+        writing = asyncio.ensure_future(service.apply(reading, plan, only=["vtiger"]))
+        for _ in range(500):
+            if sandbox.vtiger.write_log:
+                break
+            await asyncio.sleep(0.01)
+        faults.fault_path, faults.fault_method, faults.error_rate = "", "GET", 1.0
+        earlier = await writing
+    assert earlier.results["vtiger"].outcome == "unknown"
+    faults.error_rate = 0.0
+
+    app = HubApp(live, db)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_diff(pilot, hub_id(THREE))
+        await wait_for(pilot, lambda: "settled" in static_text(screen, "#results"), "the settled write")
+        assert static_text(screen, "#results").splitlines() == [
+            "Earlier writes whose outcome was unknown, settled by reading them back:",
+            "vTiger: written (confirmed by re-read) (Phone) — hubtui never heard its answer"]
+        assert sandbox.vtiger.accounts[company.vtiger_id]["phone"] == company.phone
+        assert [w.applied for w in sandbox.vtiger.write_log] == [True]
+        rows = await db.pool.fetch("select outcome, message from audit_event where system = 'vtiger'")
+        assert [(r["outcome"], r["message"].startswith("confirmed by re-read")) for r in rows] == [("written", True)]

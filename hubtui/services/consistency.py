@@ -130,16 +130,17 @@ def _landed(name: str, now: object, seen: str | None, sent: str | None) -> bool 
 
 
 def _verdict(system: str, before: Mapping[str, str | None], after: Mapping[str, str | None],
-             now: Mapping[str, object], lost: str) -> tuple[Outcome, str]:
-    """Settle a write whose answer was `lost` by the values the system holds `now`."""
+             now: Mapping[str, object], lost: str, again: str) -> tuple[Outcome, str]:
+    """Settle a write whose answer was `lost` by the values the system holds `now`; `again` says how to send
+    it again if it did not land."""
     landed = {name: _landed(name, now.get(name), before[name], after.get(name)) for name in before}
     if all(landed.values()):
         return "written", f"{CONFIRMED}; {lost}"
     if all(value is False for value in landed.values()):
-        return "failed", f"not written, as a re-read shows ({lost}): press r to send it again"
+        return "failed", f"not written, as a re-read shows ({lost}): {again}"
     name = next(name for name, value in landed.items() if value is not True)
     return "changed", (f"changed in {system_name(system)} since you looked: {field_label(name)} is now "
-                       f"{_shown(now.get(name))} ({lost}): press r to read it again and decide")
+                       f"{_shown(now.get(name))} ({lost}): look at it again before writing")
 
 
 class CustomerGone(Exception):
@@ -502,7 +503,8 @@ class ConsistencyService:
                        f"{system_name(system)} record {record_id}, {names}; r reads it back and settles this "
                        "before sending anything")
             return SystemResult(system, "unknown", fields, message, payload=dict(payload), log_id=error.log_id)
-        outcome, message = _verdict(system, *plan.audit_values(system), now, f"no usable answer: {error}")
+        outcome, message = _verdict(system, *plan.audit_values(system), now, f"no usable answer: {error}",
+                                    "press r to send it again")
         return SystemResult(system, outcome, fields, message, payload=dict(payload), log_id=error.log_id)
 
     async def _values_now(self, system: str, reading: CustomerReading) -> dict[str, object]:
@@ -528,7 +530,8 @@ class ConsistencyService:
                     continue
                 before = {name: _text(value) for name, value in (event.before or {}).items()}
                 after = {name: _text((event.after or {}).get(name)) for name in before}
-                outcome, message = _verdict(system, before, after, values, "hubtui never heard its answer")
+                outcome, message = _verdict(system, before, after, values, "hubtui never heard its answer",
+                                            "write it again from the customer's diff if it is still wanted")
                 settled[event.id] = SystemResult(system, outcome, {n: (before[n], after[n]) for n in before},
                                                  message, log_id=event.remote_log_id, audit_id=event.id)
             await settle_events(conn, [(i, r.outcome, r.message, r.log_id) for i, r in settled.items()])

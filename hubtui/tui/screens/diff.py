@@ -109,7 +109,9 @@ class DiffScreen(HubScreen):
             self.hub.customer_checked(self.customer_id, reading.comparison.discrepancy_count)
         if reading.settled:
             earlier = ApplyResult({result.system: result for result in reading.settled.values()})
-            self._show_results(earlier, "Earlier writes whose outcome was unknown, settled by reading them back:")
+            # Not for r: that re-sends this screen's choices, not what the earlier write sent.
+            self._show_results(earlier, "Earlier writes whose outcome was unknown, settled by reading them back:",
+                               retry_hint=False)
         # Suggestions are pre-selected; everything else starts as "leave unchanged".
         self.choices = {
             f.field: FieldChoice.pick(f.field, f.suggested) if f.suggested else FieldChoice.keep(f.field)
@@ -363,7 +365,7 @@ class DiffScreen(HubScreen):
             if result.reading.complete:
                 self.hub.customer_checked(self.customer_id, result.reading.comparison.discrepancy_count)
 
-    def _show_results(self, result: ApplyResult, heading: str = "") -> None:
+    def _show_results(self, result: ApplyResult, heading: str = "", *, retry_hint: bool = True) -> None:
         text = Text(heading + "\n" if heading else "", "bold")
         for system, outcome in result.results.items():
             text.append(f"{system_name(system)}: ", "bold")
@@ -378,7 +380,7 @@ class DiffScreen(HubScreen):
                 text.append("\n  would send: ", "dim")
                 text.append(printable(json.dumps(outcome.payload, ensure_ascii=False, default=str)), "dim")
             text.append("\n")
-        if result.failed_systems:
+        if retry_hint and result.failed_systems:
             text.append("Press r to retry the failed system(s) alone (an UNKNOWN one is read back and settled "
                         "before anything is sent); F5 reads the customer again.", "bold")
         self.query_one("#results", Static).update(text)
