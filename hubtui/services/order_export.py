@@ -141,7 +141,7 @@ class OrderExport:
             if first_sent is not None and datetime.now(UTC) - first_sent >= KEY_WINDOW:
                 # e-conomic may have forgotten the key: a draft the earlier attempt made is found only by its
                 # reference. Failing to look is not "none found".
-                found = await self._look_up(order, payload, "before exporting again")
+                found = await self._look_up(order, payload, "")
                 if found is not None:
                     details["found_by_reference"] = True
                     return await self._exported(order, found, details, "found in e-conomic by reference")
@@ -176,7 +176,7 @@ class OrderExport:
             # Sent, answer lost: whether the draft exists is settled by looking, never assumed.
             log.warning("export of %s: %s; looking the draft up to settle it", order.number, error)
             details["post_error"] = str(error)
-            found = await self._look_up(order, payload, f"after e-conomic answered the POST with: {error}")
+            found = await self._look_up(order, payload, f"the answer to the export was lost ({error})")
             if found is not None:
                 return await self._exported(order, found, details, "confirmed by re-read")
             return await self._failed(order, error, details,
@@ -193,16 +193,16 @@ class OrderExport:
                 f"draft orders for reference {order.number}")
         return await self._exported(order, draft, details, "replayed by e-conomic" if result.replayed else "")
 
-    async def _look_up(self, order: OrderView, payload: dict[str, Any], when: str) -> dict[str, Any] | None:
+    async def _look_up(self, order: OrderView, payload: dict[str, Any], lost: str) -> dict[str, Any] | None:
         """This order's draft in e-conomic, or None when e-conomic says there is none. Raises `_Unsettled` when
         the look-up fails or finds drafts for this reference that are not plainly this order."""
         number = order.number
         try:
             drafts = await self.economic.find_drafts_by_reference(number)
         except ConnectorError as error:
-            log.warning("export of %s: looking the draft up %s failed: %s", number, when, error)
-            raise _Unsettled(f"could not look up whether e-conomic already has a draft for {number} ({when}): "
-                             f"{error}. Check e-conomic's draft orders for reference {number}") from None
+            log.warning("export of %s: looking the draft up failed: %s", number, error)
+            raise _Unsettled(f"{lost + ', and ' if lost else ''}e-conomic did not say whether it already has a draft "
+                             f"for {number} ({error}). Check e-conomic's draft orders for reference {number}") from None
         customer = payload["customer"]["customerNumber"]
         # Another hub database numbers its orders the same way: its drafts are for other customers.
         ours = [d for d in drafts if (d.get("customer") or {}).get("customerNumber") == customer]

@@ -38,8 +38,8 @@ class OrderScreen(HubScreen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="order.back"),
         Binding("x", "export", "Export to e-conomic", id="order.export"),
-        Binding("t", "attach", "Attach draft found", id="order.attach"),
-        Binding("n", "none_exists", "No draft exists", id="order.none_exists"),
+        Binding("t", "attach", "Attach draft", id="order.attach"),
+        Binding("n", "none_exists", "None exists", id="order.none_exists"),
     ]
     DEFAULT_CSS = """
     OrderScreen #mode { height: auto; padding: 0 1; }
@@ -90,7 +90,9 @@ class OrderScreen(HubScreen):
                                   if row["economic_draft_number"] else "")
         head.append(f"\nstatus: {status}", _STATUS_STYLE.get(row["status"], ""))
         if row["status"] == "unknown":
-            head.append(printable(f"\n{row['export_problem']}"), "red")
+            if self.result is None or self.result.outcome != "unknown":  # else it is on screen already, above
+                head.append("\n")
+                head.append(printable(row["export_problem"] or ""), "red")
             head.append("\nt: attach the draft you found in e-conomic    n: none exists, export again", "bold")
         table = Table(expand=True)
         for heading, justify in (("#", "right"), ("Date and description", "left"), ("Hours", "right"),
