@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from api_fixtures import fixture_json
 from page_times import PageTimes
-from shared_api import shared_json
 
 from hubtui.config import Settings
 from hubtui.connectors import economic as economic_module
@@ -56,7 +56,7 @@ LIVE_DRAFTS = {"timetracking_economic_read_only": False, "timetracking_economic_
 
 
 def schema_validator(name: str) -> jsonschema.Draft3Validator:
-    return jsonschema.Draft3Validator(shared_json(f"schemas/{name}"))
+    return jsonschema.Draft3Validator(fixture_json(f"economic/schemas/{name}"))
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_jsonable_turns_decimals_and_dates_into_json() -> None:
 
 
 def test_field_errors_in_the_object_form_of_a_real_answer() -> None:
-    body = shared_json("samples/error_400_customer_validation.json")
+    body = fixture_json("economic/samples/error_400_customer_validation.json")
     assert field_errors(body["errors"]) == [("customerGroup", "CustomerGroup '1' not found.")]
 
 
@@ -161,7 +161,7 @@ def test_error_text_is_one_readable_line() -> None:
 
 
 def test_the_put_body_of_a_real_customer_fits_the_put_schema() -> None:
-    customer = shared_json("samples/customer_get.json")
+    customer = fixture_json("economic/samples/customer_get.json")
     body = customer_put_body(customer, {"city": "Aarhus C", "email": None, "mobilePhone": "12345678"})
     read_only = {"self", "lastUpdated", "metaData", "balance", "dueAmount", "contacts", "templates"}
     assert not read_only & set(body)
@@ -170,7 +170,7 @@ def test_the_put_body_of_a_real_customer_fits_the_put_schema() -> None:
 
 
 def test_the_writable_customer_fields_are_the_put_schema_ones() -> None:
-    properties = shared_json("schemas/customers.customerNo.put.schema.json")["properties"]
+    properties = fixture_json("economic/schemas/customers.customerNo.put.schema.json")["properties"]
     writable = {name for name, spec in properties.items() if not spec.get("readOnly")}
     assert writable == CUSTOMER_PUT_FIELDS
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from shared_api import shared_json
+from api_fixtures import fixture_json
 
 from hubtui.config import Settings
 from hubtui.core.billing import EntryForBilling, OrderLineDraft, build_order_lines
@@ -33,7 +33,7 @@ SETTINGS = Settings(
 
 @pytest.fixture(scope="module")
 def post_schema() -> jsonschema.Draft3Validator:
-    schema = shared_json("schemas/orders.drafts.post.schema.json")
+    schema = fixture_json("economic/schemas/orders.drafts.post.schema.json")
     assert schema["$schema"] == "http://json-schema.org/draft-03/schema#"
     return jsonschema.Draft3Validator(schema, format_checker=jsonschema.Draft3Validator.FORMAT_CHECKER)
 

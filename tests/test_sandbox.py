@@ -9,12 +9,12 @@ import socket
 import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+from api_fixtures import fixture_json
 
 from hubtui.sandbox.demo_data import demo_companies
 from hubtui.sandbox.economic_app import render_customer
@@ -37,7 +37,6 @@ from hubtui.sandbox.server import (
 )
 
 COMPANIES = 2500  # more than one e-conomic page of 1000, and many vTiger pages of 100
-SHARED_API = Path("/work/shared/api")  # the captured real responses; tests using them skip elsewhere
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +121,9 @@ async def test_vtiger_me_and_describe(vtiger: httpx.AsyncClient) -> None:
     assert describe["idPrefix"] == "3"
     mandatory = {field["name"] for field in describe["fields"] if field["mandatory"]}
     assert mandatory == {"accountname", "assigned_user_id"}
-    sample = SHARED_API / "vtiger/samples/describe_accounts.json"
-    if sample.exists():
-        ours = {field["name"]: field for field in describe["fields"]}
-        for field in json.loads(sample.read_text())["result"]["fields"]:
-            assert ours[field["name"]] == field
+    ours = {field["name"]: field for field in describe["fields"]}
+    for field in fixture_json("vtiger/samples/describe_accounts.json")["result"]["fields"]:
+        assert ours[field["name"]] == field
     timelogs = (await vtiger.get("/describe", params={"elementType": "Timelogs"})).json()["result"]
     assert {"related_to", "contact_id", "date_start", "duration", "description", "billable",
             "case_id"} <= {field["name"] for field in timelogs["fields"]}
@@ -273,12 +270,9 @@ async def test_economic_self_and_customer_match_the_official_schemas(economic: h
     customer = (await economic.get("/customers/10001")).json()
     assert customer["currency"] == "DKK" and customer["layout"]["layoutNumber"] == 19
     assert customer["lastUpdated"].endswith("Z") and "T" in customer["lastUpdated"]
-    schemas = SHARED_API / "economic/schemas"
-    if not schemas.exists():
-        pytest.skip("shared API schemas not available")
     for document, name in ((agreement, "self.get"), (customer, "customers.customerNumber.get"),
                            (customer, "customers.customerNo.put")):
-        schema = json.loads((schemas / f"{name}.schema.json").read_text(encoding="utf-8-sig"))
+        schema = fixture_json(f"economic/schemas/{name}.schema.json")
         assert list(jsonschema.Draft3Validator(schema).iter_errors(document)) == [], name
 
 

@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 import jsonschema
 import pytest
-from shared_api import shared_json
+from api_fixtures import fixture_json
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -187,7 +187,7 @@ def posts(sandbox: RunningSandbox) -> list[Any]:
 
 
 def draft_post_validator() -> jsonschema.Draft3Validator:
-    schema = shared_json("schemas/orders.drafts.post.schema.json")
+    schema = fixture_json("economic/schemas/orders.drafts.post.schema.json")
     return jsonschema.Draft3Validator(schema, format_checker=jsonschema.Draft3Validator.FORMAT_CHECKER)
 
 
