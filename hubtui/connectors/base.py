@@ -335,6 +335,14 @@ def parse_json(response: httpx.Response, system: str, label: str, redact: Callab
         ) from None
 
 
+def json_or_none(response: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not JSON: an error page need not be, its status still tells."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def error_class_for_status(status: int) -> type[ConnectorError]:
     if status == 401:
         return AuthError

@@ -41,6 +41,7 @@ from hubtui.connectors.base import (
     RetryPolicy,
     WriteResult,
     error_class_for_status,
+    json_or_none,
     parse_json,
     without_empty,
 )
@@ -144,13 +145,6 @@ def customer_put_body(current: Mapping[str, Any], changes: Mapping[str, Any]) ->
     return jsonable(without_empty(body))
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 class EconomicClient(RemoteClient):
     """Async e-conomic client. Use ``async with EconomicClient(settings) as books:`` (or ``aclose()``)."""
 
@@ -209,7 +203,7 @@ class EconomicClient(RemoteClient):
 
     def _error_from_response(self, response: httpx.Response, label: str) -> ConnectorError:
         status = response.status_code
-        body = _json_or_none(response)
+        body = json_or_none(response)
         cls = error_class_for_status(status)
         if isinstance(body, dict):
             message = str(body.get("message") or f"{label} answered HTTP {status}")

@@ -47,9 +47,11 @@ from hubtui.connectors.base import (
     ValidationFailed,
     WriteResult,
     error_class_for_status,
+    json_or_none,
     parse_json,
 )
 from hubtui.connectors.safety import vtiger_record_gate
+from hubtui.core.billing import truthy
 
 SYSTEM = "vtiger"
 REST_SUFFIX = "/restapi/v1/vtiger/default"
@@ -189,10 +191,6 @@ class VtigerTimelog:
     raw: Mapping[str, Any]
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in {"1", "yes", "true", "on"}
-
-
 class _Api(Protocol):
     async def call(
         self, operation: str, params: Mapping[str, str], *, write: bool, expect: type | None = None,
@@ -229,13 +227,6 @@ def _envelope_error(
     return cls(SYSTEM, message, code=code, field_errors=field_errors, status=status)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 _EXPECTED = {list: "a list of rows", dict: "an object"}
 
 
@@ -261,7 +252,7 @@ class _Transport:
         if response.status_code == 200:
             body = parse_json(response, SYSTEM, label, self.core.redact)
         else:
-            body = _json_or_none(response)  # an error page need not be JSON: the status still tells
+            body = json_or_none(response)  # an error page need not be JSON: the status still tells
         if response.status_code == 200 and isinstance(body, dict) and body.get("success") is True:
             if "result" not in body:
                 raise MalformedResponse(SYSTEM, f"{label} answered success without a result", status=200)
@@ -452,7 +443,7 @@ class VtigerClient(RemoteClient):
 
     def _error_from_response(self, response: httpx.Response, label: str) -> ConnectorError:
         return _envelope_error(
-            _json_or_none(response),
+            json_or_none(response),
             response.status_code,
             label,
             redact=self._core.redact,
@@ -669,7 +660,7 @@ def _timelog(row: Mapping[str, Any], mapping: Mapping[str, str]) -> VtigerTimelo
         date=value("date"),
         duration=value("duration"),
         description=value("description"),
-        billable=_truthy(value("billable")),
+        billable=truthy(value("billable")),
         case_id=value("case_id"),
         modified_time=str(row.get("modifiedtime", "")),
         raw=row,

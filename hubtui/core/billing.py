@@ -1,5 +1,5 @@
-"""Billable time and money: rounding worked minutes to billable hours, reading hours a support person
-typed, order lines, totals and hubtui's order numbers.
+"""Billable time and money: reading a time entry's duration and billable flag, rounding worked minutes to
+billable hours, reading hours a support person typed, order lines, totals and hubtui's order numbers.
 
 Money and hours are `Decimal` with two decimals throughout, rounded half up (the way Danish invoices
 round øre); a float never touches an amount here.
@@ -15,18 +15,46 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 MAX_HOURS_PER_ENTRY = Decimal(24)
+MAX_MINUTES = 24 * 60  # one timelog covers one day; more is a unit mistake (seconds?), not work done
 # e-conomic's limit for an order line's description (orders.drafts.post.schema.json).
 LINE_DESCRIPTION_MAX = 2500
 ORDER_NUMBER_PREFIX = "ORD"
 
 _DECIMAL_HOURS = re.compile(r"(?P<sign>-?)(?P<number>[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)")
-_CLOCK_HOURS = re.compile(r"(?P<hours>[0-9]{1,2}):(?P<minutes>[0-9]{2})")
+# hours:minutes, for durations in minutes ("1:30" = 90) and for hours typed in the wizard ("1:30" = 1.50 h).
+_CLOCK = re.compile(r"(?P<hours>[0-9]{1,2}):(?P<minutes>[0-9]{2})")
 _ORDER_NUMBER = re.compile(rf"{ORDER_NUMBER_PREFIX}-(?P<year>[0-9]{{4}})-(?P<sequence>[0-9]{{3,}})")
 
 
 def money(value: Decimal) -> Decimal:
     """An amount with exactly two decimals, half up."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_minutes(raw: object) -> tuple[int | None, str | None]:
+    """A duration in minutes (`"90"`, `"90.0"`, `"90,5"`, `"1:30"`) as (minutes, None) or (None, problem)."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return None, "no duration"
+    clock = _CLOCK.fullmatch(text)
+    if clock and int(clock["minutes"]) < 60:
+        minutes = int(clock["hours"]) * 60 + int(clock["minutes"])
+    else:
+        try:
+            value = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            return None, f"duration '{text}' is not a number of minutes"
+        if not value.is_finite():
+            return None, f"duration '{text}' is not a number of minutes"
+        minutes = int(value.to_integral_value(rounding=ROUND_HALF_UP))
+    if not 1 <= minutes <= MAX_MINUTES:
+        return None, f"duration '{text}' is not between 1 and {MAX_MINUTES} minutes"
+    return minutes, None
+
+
+def truthy(value: object) -> bool:
+    """A vTiger checkbox such as a timelog's billable flag ("1", "yes", "true", "on", any case) as a bool."""
+    return str(value).strip().lower() in {"1", "yes", "true", "on"}
 
 
 def minutes_as_hours(minutes: int) -> Decimal:
@@ -74,7 +102,7 @@ def parse_hours(text: str) -> Decimal:
     typed = text.strip()
     if not typed:
         raise InvalidHours("Type the billable hours, e.g. 1.5, 1,5 or 1:30")
-    clock = _CLOCK_HOURS.fullmatch(typed)
+    clock = _CLOCK.fullmatch(typed)
     if clock:
         hours = _clock_hours(typed, int(clock["hours"]), int(clock["minutes"]))
     else:
@@ -103,12 +131,13 @@ def _decimal_hours(typed: str) -> Decimal:
     # Checked before the decimals so "-1.234" gets the more useful message.
     if hours <= 0:
         raise InvalidHours("Billable hours must be more than 0")
-    if _decimal_places(hours) > 2:
+    if decimal_places(hours) > 2:
         raise InvalidHours("Billable hours can have at most 2 decimals, e.g. 1.25")
     return hours
 
 
-def _decimal_places(value: Decimal) -> int:
+def decimal_places(value: Decimal) -> int:
+    """Decimals that count: 1.500 has 1, 12.345 has 3, 100 has 0 (the two-decimal rules use it)."""
     exponent = value.normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 

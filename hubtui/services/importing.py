@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import asyncpg
@@ -43,6 +43,7 @@ import asyncpg
 from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
 from hubtui.connectors.vtiger import VtigerClient, vtql_quote, vtql_select
+from hubtui.core.billing import parse_minutes, truthy
 from hubtui.core.fields import described_field_map, hub_values_from_vtiger, vtiger_account_columns, without_nul
 from hubtui.services.audit import AuditRecord, record
 from hubtui.store.db import Database
@@ -55,12 +56,10 @@ ACCOUNTS_MODULE = "Accounts"
 ACCOUNTS_WATERMARK = "vtiger.accounts.modifiedtime"
 TIMELOGS_WATERMARK = "vtiger.timelogs.modifiedtime"
 SYSTEM = "vtiger"
-MAX_MINUTES = 24 * 60  # one timelog covers one day; more is a unit mistake (seconds?), not work done
 MAX_ECONOMIC_NUMBER = 2_147_483_647  # the hub column is a Postgres integer
 AUDITED_REASONS = 100  # reasons kept in the audit event; the summary keeps them all
 
 _VTIGER_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
-_CLOCK_DURATION = re.compile(r"(\d{1,2}):([0-5]\d)")
 _RECORD_ID = re.compile(r"(\d+)x(\d+)")
 
 
@@ -164,26 +163,6 @@ def parse_economic_number(raw: object) -> tuple[int | None, str | None]:
     if not 1 <= number <= MAX_ECONOMIC_NUMBER:
         return None, f"{text} is out of range"
     return int(number), None
-
-
-def parse_minutes(raw: object) -> tuple[int | None, str | None]:
-    """A duration in minutes (`"90"`, `"90.0"`, `"90,5"`, `"1:30"`) as (minutes, None) or (None, problem)."""
-    text = "" if raw is None else str(raw).strip()
-    if not text:
-        return None, "no duration"
-    if clock := _CLOCK_DURATION.fullmatch(text):
-        minutes = int(clock.group(1)) * 60 + int(clock.group(2))
-    else:
-        try:
-            value = Decimal(text.replace(",", "."))
-        except InvalidOperation:
-            return None, f"duration '{text}' is not a number of minutes"
-        if not value.is_finite():
-            return None, f"duration '{text}' is not a number of minutes"
-        minutes = int(value.to_integral_value(rounding=ROUND_HALF_UP))
-    if not 1 <= minutes <= MAX_MINUTES:
-        return None, f"duration '{text}' is not between 1 and {MAX_MINUTES} minutes"
-    return minutes, None
 
 
 def parse_work_date(raw: object) -> tuple[date | None, str | None]:
@@ -572,10 +551,6 @@ def _named(names: Mapping[str, str], record_id: str) -> str | None:
     return names.get(record_id, record_id) if record_id else None
 
 
-def _truthy(value: str) -> bool:
-    return value.lower() in {"1", "yes", "true", "on"}
-
-
 async def _learn_names(vtiger: VtigerClient, fields: Mapping[str, str], page: Sequence[Mapping[str, Any]],
                        names: dict[str, str]) -> None:
     """Contact and case names for the wizard ("Jens Hansen (4x2280)"), read once per id.
@@ -644,7 +619,7 @@ async def _store_timelogs(
             _named(names, _field_text(row, fields, "contact_id")),
             work_date,
             minutes,
-            _truthy(billable_text) if "billable" in fields else True,
+            truthy(billable_text) if "billable" in fields else True,
             _field_text(row, fields, "description"),
             _named(names, _field_text(row, fields, "case_id")),
         ))
