@@ -6,15 +6,17 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from hubtui.config import Settings, SettingsError, load_settings
+from hubtui.config import Settings, SettingsError, load_settings, setting_sources, settings_files
 from hubtui.store.db import Database, DatabaseError
 
 if TYPE_CHECKING:
@@ -222,14 +224,14 @@ async def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_wizard_next(args: argparse.Namespace, settings: Settings) -> int:
-    from hubtui.services.timetracking import TimeTracking, WizardSession
+    from hubtui.services.approval_queue import ApprovalQueue, WizardSession
 
     async with open_hub(settings, demo=args.demo) as hub:
-        tracking = TimeTracking(hub.db, hub.settings)
+        queue = ApprovalQueue(hub.db, hub.settings)
         session = WizardSession()
-        entry = await tracking.next_entry(session)
+        entry = await queue.next_entry(session)
         # A headless peek must not keep the entry from the people in the wizard.
-        await tracking.release(session)
+        await queue.release(session)
     reply = {"entry": entry.as_json() if entry else None, "message": "" if entry else "no pending time entries"}
     print(json.dumps(reply, ensure_ascii=False) if args.json else
           (f"{entry.id}: {entry.customer_name} {entry.work_date} {entry.billable_hours} h — {entry.description}"
@@ -239,7 +241,7 @@ async def run_wizard_next(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run_entry_decision(args: argparse.Namespace, settings: Settings) -> int:
     from hubtui.core.billing import InvalidHours, parse_hours
-    from hubtui.services.timetracking import DecisionRefused, TimeTracking
+    from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused
 
     try:
         hours = parse_hours(args.hours) if getattr(args, "hours", None) is not None else None
@@ -247,12 +249,12 @@ async def run_entry_decision(args: argparse.Namespace, settings: Settings) -> in
         print(f"hubtui: {error}", file=sys.stderr)
         return EXIT_ERROR
     async with open_hub(settings, demo=args.demo) as hub:
-        tracking = TimeTracking(hub.db, hub.settings)
+        queue = ApprovalQueue(hub.db, hub.settings)
         try:
             if args.decision == "approve":
-                await tracking.approve(args.id, hours=hours)
+                await queue.approve(args.id, hours=hours)
             else:
-                await tracking.reject(args.id, args.reason)
+                await queue.reject(args.id, args.reason)
         except DecisionRefused as error:
             print(f"hubtui: {error}", file=sys.stderr)
             return EXIT_REFUSED
@@ -261,24 +263,22 @@ async def run_entry_decision(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def run_orders_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from hubtui.services.timetracking import OrderRefused, TimeTracking
+    from hubtui.services.orders import OrderRefused, Orders
 
     async with open_hub(settings, demo=args.demo) as hub:
-        tracking = TimeTracking(hub.db, hub.settings)
+        orders = Orders(hub.db, hub.settings)
         try:
-            order_id = await tracking.generate_order(args.customer)
+            order_id = await orders.generate_order(args.customer)
         except OrderRefused as error:
             print(json.dumps({"success": False, "message": str(error)}) if args.json else f"hubtui: {error}",
                   file=sys.stdout if args.json else sys.stderr)
             return EXIT_REFUSED
-        order = await tracking.order(order_id)
+        order = await orders.order(order_id)
     assert order is not None
     reply = {"success": True, "order_id": order_id, "order_number": order.number,
-             "total_amount": str(order.row["total_amount"]), "currency": order.row["currency"],
-             "line_count": len(order.lines)}
+             "total_amount": str(order.total_amount), "currency": order.currency, "line_count": len(order.lines)}
     print(json.dumps(reply) if args.json else
-          f"order {order.number} (id {order_id}): {len(order.lines)} lines, {order.row['total_amount']} "
-          f"{order.row['currency']}")
+          f"order {order.number} (id {order_id}): {len(order.lines)} lines, {order.total_amount} {order.currency}")
     return EXIT_OK
 
 
@@ -299,6 +299,40 @@ async def run_orders_export(args: argparse.Namespace, settings: Settings) -> int
     # "unknown" is an error: a person has to look in e-conomic before anything more is sent.
     return {"exported": EXIT_OK, "dry_run": EXIT_OK, "blocked": EXIT_REFUSED, "refused": EXIT_REFUSED}.get(
         result.outcome, EXIT_ERROR)
+
+
+async def run_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Every setting in force, its value and where it came from; secrets only say whether they are set."""
+    sources = setting_sources(args.env)
+    if args.demo:
+        from hubtui.services.demo import demo_settings
+
+        settings = demo_settings(settings)
+        sources.update(hubtui_data_dir="--demo", database_url="--demo")
+    values: dict[str, Any] = settings.model_dump(mode="json")
+    for name in Settings.model_fields:
+        secret = getattr(settings, name)
+        if hasattr(secret, "get_secret_value"):
+            values[name] = "***" if secret.get_secret_value() else None
+    database = (f"embedded Postgres in {settings.pgdata_dir} (DATABASE_URL unset)" if settings.database_url is None
+                else f"the Postgres server in DATABASE_URL (from {sources['database_url']})")
+    files = [{"path": str(path), "found": path.is_file()} for path in settings_files(args.env)]
+    if args.json:
+        print(json.dumps({"files": files, "database": database,
+                          "settings": {name.upper(): {"value": values[name], "source": sources[name]}
+                                       for name in Settings.model_fields}}, ensure_ascii=False))
+        return EXIT_OK
+    order = ", ".join(("--env " if args.env else "") + f["path"] + ("" if f["found"] else " (not found)")
+                      for f in files)
+    print(f"settings, first wins: the environment, {order}, defaults")
+    print(f"database: {database}")
+    width = max(len(name) for name in Settings.model_fields)
+    for name in Settings.model_fields:
+        value = values[name]
+        text = ("(unset)" if value is None else "(empty)" if value == "" else
+                str(value).lower() if isinstance(value, bool) else str(value))
+        print(f"{name.upper():<{width}}  {text}  [{sources[name]}]")
+    return EXIT_OK
 
 
 @contextmanager
@@ -326,14 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubtui",
         description="Keep customers consistent between the hub, vTiger and e-conomic. "
-        "Without a command, starts the terminal UI. Settings come from the environment and .env "
-        "(see .env.example).",
+        "Without a command, starts the terminal UI. Settings come from, first wins: the environment, .env in "
+        "the working directory, then the user's config file (~/.config/hubtui/.env); see .env.example and "
+        "`hubtui config`.",
     )
+    parser.add_argument("--env", type=Path, metavar="FILE",
+                        help="read settings from FILE instead of ./.env and the user's config file "
+                        "(the environment still wins)")
     parser.add_argument("--demo", action="store_true",
                         help="run the command against the demo data directory and sandboxes, "
                         "never a real database or remote system")
     parser.set_defaults(command=run_tui, customers=None, reset=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    config = commands.add_parser("config", help="show every setting in force, its value and where it came "
+                                 "from (secrets masked)")
+    config.add_argument("--json", action="store_true", help="print JSON")
+    config.set_defaults(command=run_config)
 
     demo = commands.add_parser("demo", help="start the UI on seeded demo data (same as --demo)")
     demo.add_argument("--customers", type=int, metavar="N",
@@ -442,13 +485,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.customers is not None and args.customers < 1:
         parser.error("--customers must be at least 1")
     try:
-        settings = load_settings()
+        settings = load_settings(args.env)
         return asyncio.run(args.command(args, settings))
     except (SettingsError, DatabaseError) as error:
         print(f"hubtui: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`hubtui config | head`): stop quietly, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

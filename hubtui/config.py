@@ -1,4 +1,5 @@
-"""The one place settings come from: environment variables and `.env`, with safe defaults.
+"""The one place settings come from, first wins: the environment, `.env` in the working directory, the user's
+config file (`~/.config/hubtui/.env`), then safe defaults; `hubtui --env FILE` replaces both files.
 
 Every setting is documented in `.env.example`; a test keeps the two in step.
 """
@@ -9,10 +10,11 @@ import os
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import platformdirs
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 FIELD_TRUST_SYSTEMS = ("hub", "vtiger", "economic")
 
@@ -22,10 +24,27 @@ def default_data_dir() -> Path:
     return Path(base) / "hubtui"
 
 
+def user_config_file() -> Path:
+    """The user's own settings file, where Posting and Harlequin keep theirs (~/.config/hubtui/.env)."""
+    return Path(platformdirs.user_config_dir("hubtui")) / ".env"
+
+
+def settings_files(env_file: Path | None = None) -> tuple[Path, ...]:
+    """The files settings are read from, the one that wins first: `env_file` alone when given, else
+    `.env` in the working directory and then the user's config file."""
+    if env_file is not None:
+        return (Path(env_file).absolute(),)
+    return (Path.cwd() / ".env", user_config_file())
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    def __init__(self, **values: Any) -> None:
+        # The files are found when settings are loaded (cwd, HOME and XDG_CONFIG_HOME then), not at import;
+        # pydantic-settings lets later files win, so they go in lowest first.
+        values.setdefault("_env_file", tuple(reversed(settings_files())))
+        super().__init__(**values)
 
     database_url: SecretStr | None = None
     hubtui_data_dir: Path = Field(default_factory=default_data_dir)
@@ -139,8 +158,44 @@ def _is_secret(name: str) -> bool:
     return any(word in name for word in ("KEY", "TOKEN", "DATABASE_URL", "SECRET"))
 
 
-def load_settings(**overrides: object) -> Settings:
+ENVIRONMENT, DEFAULT = "environment", "default"
+
+
+def setting_sources(env_file: Path | None = None) -> dict[str, str]:
+    """Where each setting's value comes from: "environment", a file's path ("--env PATH" for --env) or
+    "default". The same pydantic-settings sources Settings reads, asked one at a time, first wins."""
+    sources: list[tuple[str, dict[str, Any]]] = [(ENVIRONMENT, EnvSettingsSource(Settings)())]
+    for path in settings_files(env_file):
+        label = f"--env {path}" if env_file is not None else str(path)
+        sources.append((label, DotEnvSettingsSource(Settings, env_file=path)()))
+    return {name: next((label for label, values in sources if name in values), DEFAULT)
+            for name in Settings.model_fields}
+
+
+def _check_readable(path: Path, *, required: bool) -> None:
+    """A settings file hubtui cannot read stops it, rather than being skipped for defaults."""
+    if not required and not path.is_file():
+        return  # absent, or a `.env` virtualenv directory: pydantic-settings skips those too
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        path.open("rb").close()
+    except OSError as error:
+        what = "--env" if required else "settings file"
+        raise SettingsError(f"{what} {path}: {error.strerror or error} (give a readable settings file, "
+                            "see .env.example)") from None
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """The settings in force; `env_file` is `hubtui --env FILE`. Raises SettingsError with one line."""
+    files = settings_files(env_file)
+    for path in files:
+        _check_readable(path, required=env_file is not None)
+    try:
+        settings = Settings(_env_file=tuple(reversed(files)), **overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
+    source = setting_sources(env_file)["database_url"]
+    if settings.database_url is None and "database_url" not in overrides and source not in (ENVIRONMENT, DEFAULT):
+        # A file that names DATABASE_URL expects a server: an empty value must not open a new, empty database.
+        raise SettingsError(f"invalid setting DATABASE_URL: it is empty in {source.removeprefix('--env ')}; "
+                            "set it to the team's Postgres URL, or remove the line to use the embedded database")
+    return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,13 +11,23 @@ from pathlib import Path
 import pytest
 from hubtui_process import SETTING_NAMES
 
-from hubtui.config import Settings
+from hubtui.config import Settings, user_config_file
 from hubtui.store.customer_list import ALL_TABLES
 from hubtui.store.db import Database, drop_database, embedded_url, ensure_database
 from hubtui.store.migrate import upgrade_to_head
 
 # Outside pytest's per-run tmp dirs so the cluster (initdb ~2 s) is reused between runs.
 TEST_PGDATA = Path(tempfile.gettempdir()) / "hubtui-test-pgdata"
+
+# A developer's own ~/.config/hubtui/.env must never reach a test, in this process or in the hubtui processes
+# it starts (they inherit os.environ): the user config file lives in an empty directory for the session.
+ISOLATED_CONFIG_HOME = Path(tempfile.mkdtemp(prefix="hubtui-test-config-"))
+os.environ["XDG_CONFIG_HOME"] = str(ISOLATED_CONFIG_HOME)
+assert user_config_file().is_relative_to(ISOLATED_CONFIG_HOME), "the user config file is not isolated"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(ISOLATED_CONFIG_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

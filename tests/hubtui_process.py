@@ -19,8 +19,10 @@ SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 
 
 def clean_environment(**settings: str) -> dict[str, str]:
-    """This process's environment without any hubtui setting, plus `settings`."""
+    """This process's environment without any hubtui setting, plus `settings`. XDG_CONFIG_HOME is the
+    session's empty directory (set by conftest), so a developer's ~/.config/hubtui/.env is never read."""
     env = {name: value for name, value in os.environ.items() if name.upper() not in SETTING_NAMES}
+    assert "XDG_CONFIG_HOME" in env, "conftest.py must isolate the user config file"
     return {**env, **settings}
 
 

@@ -1,19 +1,24 @@
-"""Settings: what a fresh install does, and how a bad value is reported (one line, exit 2, no secrets)."""
+"""Settings: what a fresh install does, where values come from (environment, ./.env, the user's config file,
+--env), `hubtui config`, and how a bad value is reported (one line, exit 2, no secrets)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hubtui_process import clean_environment
+from hubtui_process import run_hubtui as run_process
 from pydantic import SecretStr
 
 from hubtui.cli import main
-from hubtui.config import Settings, SettingsError, load_settings
+from hubtui.config import Settings, SettingsError, load_settings, setting_sources, user_config_file
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "supersecret123"
@@ -253,7 +258,7 @@ def test_cli_unusable_data_dir_exits_2_with_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        ((), ("demo", "ui", "db", "--demo")),
+        ((), ("demo", "ui", "db", "config", "--demo", "--env")),
         (("db",), ("upgrade",)),
         (("demo",), ("--customers", "--reset")),
     ],
@@ -303,3 +308,193 @@ def test_env_example_values_are_valid_and_safe(tmp_path: Path, monkeypatch: pyte
     assert loaded.timetracking_economic_read_only and loaded.timetracking_economic_dry_run
     assert loaded.timetracking_export_type == "draft"
     assert loaded.database_url is None
+
+
+# --- the user's config file, --env and `hubtui config` ----------------------------------------------
+
+
+@pytest.fixture
+def user_file(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's config file under a temporary XDG_CONFIG_HOME; the working directory is tmp_path."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    path = tmp_path / "config" / "hubtui" / ".env"
+    path.parent.mkdir(parents=True)
+    return path
+
+
+def test_user_config_file_is_under_xdg_config_home(user_file: Path) -> None:
+    assert user_config_file() == user_file
+
+
+def test_precedence_environment_then_cwd_env_then_user_file_then_default(
+    user_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_file.write_text("HUBTUI_LANGUAGE=da\nHTTP_MAX_RETRIES=1\nHTTP_TIMEOUT_SECONDS=1\n", encoding="utf-8")
+    (tmp_path / ".env").write_text("HTTP_MAX_RETRIES=2\nHTTP_TIMEOUT_SECONDS=2\n", encoding="utf-8")
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "3")
+    loaded = load_settings()
+    assert loaded.http_timeout_seconds == 3  # environment over both files
+    assert loaded.http_max_retries == 2  # ./.env over the user file
+    assert loaded.hubtui_language == "da"  # the user file over the default
+    assert loaded.vtiger_max_concurrency == 4  # nowhere: the default
+    sources = setting_sources()
+    assert sources["http_timeout_seconds"] == "environment"
+    assert sources["http_max_retries"] == str(tmp_path / ".env")
+    assert sources["hubtui_language"] == str(user_file)
+    assert sources["vtiger_max_concurrency"] == "default"
+
+
+def test_env_option_replaces_both_files_but_not_the_environment(
+    user_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_file.write_text("HUBTUI_LANGUAGE=da\nHTTP_MAX_RETRIES=1\n", encoding="utf-8")
+    (tmp_path / ".env").write_text("HTTP_MAX_RETRIES=2\nVTIGER_MAX_CONCURRENCY=2\n", encoding="utf-8")
+    chosen = tmp_path / "team.env"
+    chosen.write_text("HTTP_MAX_RETRIES=7\nHTTP_TIMEOUT_SECONDS=7\n", encoding="utf-8")
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "3")
+    loaded = load_settings(chosen)
+    assert loaded.http_max_retries == 7
+    assert loaded.http_timeout_seconds == 3
+    assert loaded.hubtui_language == "en"  # the user file is not read
+    assert loaded.vtiger_max_concurrency == 4  # nor ./.env
+    assert setting_sources(chosen)["http_max_retries"] == f"--env {chosen}"
+
+
+def test_env_directory_in_cwd_is_not_a_settings_file(user_file: Path, tmp_path: Path) -> None:
+    """A virtualenv called .env is common; it is skipped, as before, and the user file still counts."""
+    (tmp_path / ".env").mkdir()
+    user_file.write_text("HUBTUI_LANGUAGE=da\n", encoding="utf-8")
+    assert load_settings().hubtui_language == "da"
+
+
+@pytest.mark.parametrize("place", ["user", "cwd", "env_option"])
+def test_empty_database_url_in_a_file_is_an_error(user_file: Path, tmp_path: Path, place: str) -> None:
+    path = {"user": user_file, "cwd": tmp_path / ".env", "env_option": tmp_path / "team.env"}[place]
+    path.write_text("HUBTUI_LANGUAGE=da\nDATABASE_URL=\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path if place == "env_option" else None)
+    message = str(caught.value)
+    assert "DATABASE_URL" in message and str(path) in message and "remove the line" in message
+    assert "\n" not in message
+
+
+def test_empty_database_url_in_a_file_is_fine_when_the_environment_sets_it(
+    user_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_file.write_text("DATABASE_URL=\n", encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://hub@db.example.dk/hub")
+    assert load_settings().database_url is not None
+
+
+def process_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """A hubtui process's environment: no settings, its own XDG_CONFIG_HOME and data dir under tmp_path."""
+    return clean_environment(XDG_CONFIG_HOME=str(tmp_path / "config"), HUBTUI_DATA_DIR=str(tmp_path / "data"),
+                             **values)
+
+
+def write_user_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config" / "hubtui" / ".env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def test_cli_config_shows_where_each_value_comes_from(tmp_path: Path) -> None:
+    user = write_user_file(tmp_path, "HUBTUI_LANGUAGE=da\nHTTP_MAX_RETRIES=1\nHTTP_TIMEOUT_SECONDS=1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_text("HTTP_MAX_RETRIES=2\nHTTP_TIMEOUT_SECONDS=2\n", encoding="utf-8")
+    env = process_env(tmp_path, HTTP_TIMEOUT_SECONDS="3")
+    result = await run_process("config", "--json", env=env, cwd=work)
+    assert result.code == 0, result.stderr
+    shown = result.json()["settings"]
+    assert shown["HTTP_TIMEOUT_SECONDS"] == {"value": 3.0, "source": "environment"}
+    assert shown["HTTP_MAX_RETRIES"] == {"value": 2, "source": str(work / ".env")}
+    assert shown["HUBTUI_LANGUAGE"] == {"value": "da", "source": str(user)}
+    assert shown["ECONOMIC_READ_ONLY"] == {"value": True, "source": "default"}
+    assert set(shown) == {name.upper() for name in Settings.model_fields}
+    assert result.json()["database"] == f"embedded Postgres in {tmp_path / 'data' / 'pgdata'} (DATABASE_URL unset)"
+
+    text = await run_process("config", env=env, cwd=work)
+    assert text.code == 0, text.stderr
+    lines = {line.split()[0]: line for line in text.stdout.splitlines()}
+    assert lines["HUBTUI_LANGUAGE"].split() == ["HUBTUI_LANGUAGE", "da", f"[{user}]"]
+    assert lines["HTTP_MAX_RETRIES"].split() == ["HTTP_MAX_RETRIES", "2", f"[{work / '.env'}]"]
+    assert str(tmp_path / "data" / "pgdata") in lines["database:"]
+
+    chosen = tmp_path / "team.env"
+    chosen.write_text("HTTP_MAX_RETRIES=7\n", encoding="utf-8")
+    replaced = await run_process("--env", str(chosen), "config", "--json", env=env, cwd=work)
+    assert replaced.code == 0, replaced.stderr
+    assert replaced.json()["settings"]["HTTP_MAX_RETRIES"] == {"value": 7, "source": f"--env {chosen}"}
+    assert replaced.json()["settings"]["HUBTUI_LANGUAGE"]["source"] == "default"
+
+
+async def test_cli_config_masks_every_secret(tmp_path: Path) -> None:
+    write_user_file(tmp_path, f"ECONOMIC_APP_SECRET_TOKEN={SECRET}a\n")
+    (tmp_path / ".env").write_text(f"ECONOMIC_AGREEMENT_GRANT_TOKEN={SECRET}b\n", encoding="utf-8")
+    env = process_env(tmp_path, VTIGER_API_KEY=SECRET,
+                      DATABASE_URL=f"postgresql+asyncpg://hub:{SECRET}@db.example.dk/hub")
+    for args in (("config",), ("config", "--json")):
+        result = await run_process(*args, env=env, cwd=tmp_path)
+        assert result.code == 0, result.stderr
+        assert SECRET not in result.stdout + result.stderr
+        assert "supersecret" not in result.stdout  # not even a prefix
+    shown = result.json()["settings"]
+    for name in SECRET_FIELDS:
+        assert shown[name.upper()]["value"] == "***", name
+    assert shown["ECONOMIC_APP_SECRET_TOKEN"]["source"] == str(tmp_path / "config" / "hubtui" / ".env")
+
+
+async def test_cli_env_option_with_a_missing_file_exits_2_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.env"
+    result = await run_process("--env", str(missing), "config", env=process_env(tmp_path), cwd=tmp_path)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert str(missing) in result.stderr and "--env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_cli_empty_database_url_in_the_user_file_exits_2_naming_it(tmp_path: Path) -> None:
+    user = write_user_file(tmp_path, "DATABASE_URL=\n")
+    result = await run_process("db", "upgrade", env=process_env(tmp_path), cwd=tmp_path)
+    assert result.code == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "DATABASE_URL" in result.stderr and str(user) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "pgdata").exists()  # no new, empty embedded database
+
+
+async def test_cli_from_another_directory_uses_the_user_files_database(tmp_path: Path, database_url: str) -> None:
+    user = write_user_file(tmp_path, f"DATABASE_URL={database_url}\n")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    env = process_env(tmp_path)
+    result = await run_process("db", "upgrade", env=env, cwd=elsewhere)
+    assert result.code == 0, result.stderr
+    assert "already at revision" in result.stdout  # the session's migrated database, not a new one
+    assert not (tmp_path / "data" / "pgdata").exists()
+    shown = await run_process("config", "--json", env=env, cwd=elsewhere)
+    assert shown.json()["settings"]["DATABASE_URL"] == {"value": "***", "source": str(user)}
+
+
+async def test_cli_logs_the_embedded_data_dir_when_database_url_is_unset(tmp_path: Path) -> None:
+    result = await run_process("db", "upgrade", env=process_env(tmp_path), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    log = (tmp_path / "data" / "hubtui.log").read_text(encoding="utf-8")
+    assert f"DATABASE_URL is unset: using the embedded Postgres in {tmp_path / 'data' / 'pgdata'}" in log
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    imported = set()
+    for path in (REPO / "hubtui").rglob("*.py"):
+        for match in re.finditer(r"^\s*(?:from|import) ([a-zA-Z_]\w*)", path.read_text(encoding="utf-8"), re.M):
+            imported.add(match.group(1))
+    third_party = imported - set(sys.stdlib_module_names) - {"hubtui", "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    declared = {re.split(r"[\s<>=\[;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+                for requirement in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
+    undeclared = sorted(module for module in third_party
+                        if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared)
+    assert not undeclared, f"imported by hubtui/ but not in pyproject dependencies: {undeclared}"

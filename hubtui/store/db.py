@@ -87,6 +87,8 @@ async def drop_database(admin_url: str, database: str) -> None:
 async def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
+    # Started somewhere the team's settings were not found, this line says which database opened instead.
+    log.info("DATABASE_URL is unset: using the embedded Postgres in %s", settings.pgdata_dir)
     return await embedded_url(settings.pgdata_dir)
 
 
