@@ -17,7 +17,7 @@ import pytest
 from api_fixtures import fixture_json
 
 from hubtui.sandbox.demo_data import demo_companies
-from hubtui.sandbox.economic_app import render_customer
+from hubtui.sandbox.economic.customers import render_customer
 from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, faults_from_options, json_bytes
 from hubtui.sandbox.remote_data import (
     ECONOMIC_ONLY_CUSTOMER_NUMBER,

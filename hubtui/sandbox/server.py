@@ -25,21 +25,14 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.types import ASGIApp
 
-from hubtui.sandbox.economic_app import (
-    ECONOMIC_APP_SECRET,
-    ECONOMIC_GRANT,
-    EconomicState,
-    create_economic_app,
-)
+from hubtui.sandbox.economic.app import create_economic_app
+from hubtui.sandbox.economic.state import ECONOMIC_APP_SECRET, ECONOMIC_GRANT, EconomicState
 from hubtui.sandbox.faults import EconomicFaults, VtigerFaults
 from hubtui.sandbox.remote_data import RemoteData, build_remote_data
-from hubtui.sandbox.vtiger_app import (
-    REST_PREFIX,
-    VTIGER_ACCESS_KEY,
-    VTIGER_USERNAME,
-    VtigerState,
-    create_vtiger_app,
-)
+from hubtui.sandbox.vtiger.app import create_vtiger_app
+from hubtui.sandbox.vtiger.auth import VTIGER_ACCESS_KEY, VTIGER_USERNAME
+from hubtui.sandbox.vtiger.protocol import REST_PREFIX
+from hubtui.sandbox.vtiger.state import VtigerState
 
 SANDBOX_VTIGER_USERNAME = VTIGER_USERNAME
 SANDBOX_VTIGER_ACCESS_KEY = VTIGER_ACCESS_KEY
