@@ -1,8 +1,9 @@
 """A compact, in-memory index of the customer list: filter and sort 100,000 rows in milliseconds.
 
 The list screen holds no widget or Rich object per customer: per row it keeps the id, the discrepancy
-count, one display line (the visible columns joined by a separator) and that line case-folded for
-searching. Filtering runs in C (`map` + `compress` over the case-folded lines); a sort order per column
+count, one display line (the visible columns joined by a separator) and that line folded for searching
+(case, accents and Danish letters: see core/fold.py). Filtering runs in C (`map` + `compress` over the
+folded lines); a sort order per column
 is computed once and reused; only the rows on screen are ever split into cells.
 """
 
@@ -13,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from itertools import compress, repeat
+
+from hubtui.core.fold import fold, fold_all
 
 # Separates the cells of a display line. The loader replaces it inside values, so it cannot split a cell.
 SEPARATOR = "\x1f"
@@ -55,7 +58,7 @@ class CustomerIndex:
             self.ids.append(customer_id)
             self.discrepancies.append(UNCHECKED if count is None else count)
             self.lines.append(line)
-        self._haystacks = [line.casefold() for line in self.lines]
+        self._haystacks = fold_all(self.lines)
         # The loader delivers rows in name order, so that order is free.
         self._orders: dict[Column, list[int]] = {Column.NAME: list(range(len(self.lines)))}
         self._recent: OrderedDict[tuple[str, Column, bool, bool], list[int]] = OrderedDict()
@@ -106,11 +109,11 @@ class CustomerIndex:
         descending: bool = False,
         only_discrepancies: bool = False,
     ) -> list[int]:
-        """Positions of the rows matching `query` (case-insensitive substring), in sort order.
+        """Positions of the rows matching `query` (a substring, folded like core/fold.py), in sort order.
 
         Recent views are remembered: typing one more letter only rescans what the shorter query matched, and
         a backspace returns a remembered view at once. The returned list is shared: do not change it."""
-        needle = query.strip().casefold()
+        needle = fold(query.strip())
         key = (needle, sort, descending, only_discrepancies)
         if key in self._recent:
             self._recent.move_to_end(key)
