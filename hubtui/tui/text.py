@@ -11,7 +11,9 @@ import re
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and the bidirectional controls (U+202A–U+202E, U+2066–U+2069) that would make the
+# terminal draw a right-to-left override's text, and everything after it, backwards.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _symbol(match: re.Match[str]) -> str:
