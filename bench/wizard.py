@@ -9,7 +9,7 @@ migration), with `demo_companies(--customers)` and --entries pending time entrie
 (dates, durations and descriptions vary; loaded with COPY and ANALYZEd). --history adds that many already
 billed entries, as a database has after months of use.
 
-(a) Service: `TimeTracking.approve(id, session)` then `TimeTracking.next_entry(session)`, the two calls the
+(a) Service: `ApprovalQueue.approve(id, session)` then `ApprovalQueue.next_entry(session)`, the two calls the
     wizard makes between the key and the next card, per approval; the split between them is shown too.
 (b) TUI: `HubApp.run_test`, F4, then `a` sent as the terminal driver sends it, measured from the key to the
     repaint that shows the next entry (WizardScreen._draw is wrapped to signal it, as polling would take CPU
@@ -20,7 +20,7 @@ billed entries, as a database has after months of use.
     (the dialog, and the work Textual leaves after closing it), so the figures without them are shown too.
 (c) Per statement of that path, server execution time (explain analyze, median of 30; --plans prints the
     plans), with the round trip and the cost of one commit.
-(d) The TUI again with a TimeTracking that answers at once from memory: the screen's own floor (event
+(d) The TUI again with an ApprovalQueue that answers at once from memory: the screen's own floor (event
     handling, layout, paint, Textual's refresh batching), which no database change can remove.
 """
 
@@ -66,7 +66,7 @@ def line(label: str, samples_ms: list[float], goal: float | None = GOAL_P95_MS) 
 
 async def prepare(db: Database, customers: int, entries: int, history: int) -> None:
     from hubtui.sandbox.demo_data import demo_companies
-    from hubtui.store.customer_list import replace_all_customers
+    from hubtui.services.demo import replace_all_customers
 
     started = time.perf_counter()
     await replace_all_customers(db, demo_companies(customers))
@@ -94,25 +94,25 @@ async def prepare(db: Database, customers: int, entries: int, history: int) -> N
 
 
 async def bench_service(db: Database, settings: Settings, approvals: int) -> dict[str, list[float]]:
-    from hubtui.services.timetracking import TimeTracking, WizardSession
+    from hubtui.services.approval_queue import ApprovalQueue, WizardSession
 
-    tracking, session = TimeTracking(db, settings), WizardSession()
-    entry = await tracking.next_entry(session)
+    queue, session = ApprovalQueue(db, settings), WizardSession()
+    entry = await queue.next_entry(session)
     total: list[float] = []
     approve: list[float] = []
     following: list[float] = []
     for number in range(WARM_UP + approvals):
         assert entry is not None
         started = time.perf_counter()
-        await tracking.approve(entry.id, session)
+        await queue.approve(entry.id, session)
         middle = time.perf_counter()
-        entry = await tracking.next_entry(session)
+        entry = await queue.next_entry(session)
         ended = time.perf_counter()
         if number >= WARM_UP:  # prepared statements, caches
             total.append((ended - started) * 1000)
             approve.append((middle - started) * 1000)
             following.append((ended - middle) * 1000)
-    await tracking.release(session)
+    await queue.release(session)
     return {"total": total, "approve": approve, "next_entry": following}
 
 
@@ -215,16 +215,16 @@ async def bench_tui(db: Database, settings: Settings, approvals: int) -> TuiRun:
 
 
 async def bench_floor(db: Database, settings: Settings, approvals: int) -> TuiRun:
-    """(b) with a TimeTracking that answers at once from memory (the first pending entry, renumbered)."""
+    """(b) with an ApprovalQueue that answers at once from memory (the first pending entry, renumbered)."""
     import hubtui.tui.screens.wizard as wizard_screen
-    from hubtui.services.timetracking import Decision, TimeTracking, WizardSession
+    from hubtui.services.approval_queue import ApprovalQueue, Decision, WizardSession
 
     session = WizardSession()
-    template = await TimeTracking(db, settings).next_entry(session)
-    await TimeTracking(db, settings).release(session)
+    template = await ApprovalQueue(db, settings).next_entry(session)
+    await ApprovalQueue(db, settings).release(session)
     ids = itertools.count(10_000_000)
 
-    class Instant(TimeTracking):
+    class Instant(ApprovalQueue):
         async def next_entry(self, session: WizardSession) -> Any:
             return dataclasses.replace(template, id=next(ids))
 
@@ -237,11 +237,11 @@ async def bench_floor(db: Database, settings: Settings, approvals: int) -> TuiRu
         async def release(self, session: WizardSession) -> None:
             return None
 
-    wizard_screen.TimeTracking = Instant  # type: ignore[misc]
+    wizard_screen.ApprovalQueue = Instant  # type: ignore[misc]
     try:
         return await bench_tui(db, settings, approvals)
     finally:
-        wizard_screen.TimeTracking = TimeTracking  # type: ignore[misc]
+        wizard_screen.ApprovalQueue = ApprovalQueue  # type: ignore[misc]
 
 
 # --- (c) per statement ------------------------------------------------------------------------------
@@ -277,10 +277,10 @@ async def wall_ms(run: Any, runs: int = 30) -> float:
 
 async def profile(db: Database, show_plans: bool) -> None:
     """Each statement of approve, next_entry and describe (and the TUI's ready_for_order), timed alone."""
-    from hubtui.services.timetracking import CLAIM_MINUTES
+    from hubtui.services.approval_queue import CLAIM_MINUTES
 
     token = "bench#profile"
-    customers = ("select c.id as customer_id from customer c where exists (select 1 from time_entry e "
+    customers = ("select c.id from customer c where exists (select 1 from time_entry e "
                  "where e.customer_id = c.id and e.status = 'pending') order by lower(c.name), c.id")
     customer_id = await db.pool.fetchval(customers + " limit 1")
     pick = ("select id from time_entry where customer_id = $1 and status = 'pending' "
@@ -295,7 +295,7 @@ async def profile(db: Database, show_plans: bool) -> None:
             ("update time_entry set status = $2, billable_hours = $3, reject_reason = $4, decided_by = $5, "
              "decided_at = now(), claimed_by = null, claimed_until = null where id = $1 and status = 'pending' "
              "and (claimed_by is not distinct from $6 or claimed_until is null or claimed_until < now()) "
-             "returning id, customer_id", [entry_id, "approved", Decimal("1.00"), None, "bench", token]),
+             "returning customer_id", [entry_id, "approved", Decimal("1.00"), None, "bench", token]),
         "approve: audit event (same transaction)":
             ("insert into audit_event (event_type, entity_type, entity_id, customer_id, system, outcome, before, "
              "after, message, remote_log_id, dry_run, actor) values ('entry_approved', 'time_entry', $1, $2, "
@@ -303,26 +303,28 @@ async def profile(db: Database, show_plans: bool) -> None:
              [str(entry_id), customer_id, '{"status": "pending"}',
               '{"status": "approved", "billable_hours": "1.00"}']),
         "next_entry: release the previous claim":
-            ("update time_entry set claimed_by = null, claimed_until = null where claimed_by = $1", [token]),
+            ("update time_entry set claimed_by = null, claimed_until = null "
+             "where claimed_by = $1 and not (id = any($2::int[]))", [token, [entry_id]]),
         "next_entry: customer list (once per session)": (customers, []),
         "next_entry: a customer's first free entry": (pick, [customer_id, []]),
         "next_entry: claim it":
             ("update time_entry set claimed_by = $2, claimed_until = now() + make_interval(mins => $3) "
              "where id = $1", [entry_id, token, CLAIM_MINUTES]),
         "describe: the entry + customer":
-            ("select e.*, c.name as customer_name, c.hourly_rate, c.economic_customer_number "
+            ("select e.id, e.customer_id, c.name, c.economic_customer_number, c.hourly_rate, e.contact, "
+             "e.work_date, e.duration_minutes, e.billable, e.billable_hours, e.description, e.related_case "
              "from time_entry e join customer c on c.id = e.customer_id where e.id = $1", [entry_id]),
         "describe: progress counts":
             ("select (select count(*) from time_entry where status = 'pending') "
-             "+ (select count(*) from time_entry where decided_at >= $1) as total, "
-             "(select count(*) from time_entry where decided_at >= $1) as done, "
+             "+ (select count(*) from time_entry where decided_at >= $1), "
+             "(select count(*) from time_entry where decided_at >= $1), "
              "(select count(*) from time_entry where customer_id = $2 and status = 'pending') "
-             "+ (select count(*) from time_entry where customer_id = $2 and decided_at >= $1) as c_total, "
-             "(select count(*) from time_entry where customer_id = $2 and decided_at >= $1) as c_done",
+             "+ (select count(*) from time_entry where customer_id = $2 and decided_at >= $1), "
+             "(select count(*) from time_entry where customer_id = $2 and decided_at >= $1)",
              [started_at, customer_id]),
         "ready_for_order (TUI, after the card)":
-            ("select count(*) filter (where status = 'pending') as pending, "
-             "count(*) filter (where status = 'approved' and order_id is null) as approved "
+            ("select count(*) filter (where status = 'pending'), "
+             "count(*) filter (where status = 'approved' and order_id is null) "
              "from time_entry where customer_id = $1", [customer_id]),
     }
     print("\n(c) per statement, server execution time (explain analyze, median of 30):")
@@ -366,7 +368,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         print(tui.lines(), flush=True)
         await profile(db, args.plans)
         floor = await bench_floor(db, settings, args.approvals)
-        print("\n(d) TUI with a TimeTracking that answers at once from memory, nothing saved (the screen's floor)")
+        print("\n(d) TUI with an ApprovalQueue that answers at once from memory, nothing saved (the screen's floor)")
         print(floor.lines(goal=None), flush=True)
         approved = await db.pool.fetchval("select count(*) from time_entry where status = 'approved'")
         audited = await db.pool.fetchval("select count(*) from audit_event where event_type = 'entry_approved'")

@@ -33,8 +33,9 @@ from hubtui_process import clean_environment
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
+from hubtui.services.approval_queue import ApprovalQueue
 from hubtui.services.order_export import OrderExport
-from hubtui.services.timetracking import TimeTracking
+from hubtui.services.orders import Orders
 from hubtui.store.db import Database, drop_database, ensure_database
 from hubtui.store.migrate import upgrade_to_head
 
@@ -122,15 +123,16 @@ async def order_id(db: Database, settings: Settings) -> int:
         "insert into customer (name, hourly_rate, economic_customer_number) values ($1, $2, $3) returning id",
         "Nordisk Byg ApS", Decimal("850.00"), ECONOMIC_NUMBER,
     )
-    tracking = TimeTracking(db, settings)
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
     for number, (day, minutes) in enumerate(((1, 95), (2, 20))):
         entry = await db.pool.fetchval(
             "insert into time_entry (remote_id, customer_id, work_date, duration_minutes, billable, description) "
             "values ($1, $2, $3, $4, true, 'Support') returning id",
             f"43x{number}", customer, date(2026, 10, day), minutes,
         )
-        await tracking.approve(entry)
-    return await tracking.generate_order(customer)
+        await queue.approve(entry)
+    return await orders.generate_order(customer)
 
 
 def environment(database_url: str, tmp_path: Path, economic_url: str, sandbox: RunningSandbox) -> dict[str, str]:
@@ -407,12 +409,13 @@ async def second_hub_order(admin_url: str, settings: Settings, economic_number: 
     customer = await other.pool.fetchval(
         "insert into customer (name, hourly_rate, economic_customer_number) values ('Fjord Data A/S', 1000, $1) "
         "returning id", economic_number)
-    tracking = TimeTracking(other, settings)
+    queue = ApprovalQueue(other, settings)
+    orders = Orders(other, settings)
     entry = await other.pool.fetchval(
         "insert into time_entry (remote_id, customer_id, work_date, duration_minutes, billable, description) "
         "values ('43x77', $1, '2026-10-05', 60, true, 'Server') returning id", customer)
-    await tracking.approve(entry)
-    return other, await tracking.generate_order(customer), name
+    await queue.approve(entry)
+    return other, await orders.generate_order(customer), name
 
 
 async def test_two_hub_databases_exporting_the_same_order_number_in_the_same_hour_get_their_own_drafts(

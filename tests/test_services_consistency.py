@@ -52,7 +52,7 @@ from hubtui.services.consistency import (
     check_fleet,
     safety_label,
 )
-from hubtui.services.timetracking import TimeTracking
+from hubtui.services.rates import HourlyRates
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 
@@ -852,7 +852,7 @@ async def test_undo_is_refused_with_the_reason_for_every_event_that_wrote_nothin
         audit_id = result.results[system].audit_id
         assert audit_id is not None
         ids[outcome] = audit_id
-    await TimeTracking(hub, (await make_service()).settings).set_rate(CLEAN, Decimal("900.00"))
+    await HourlyRates(hub).set_rate(CLEAN, Decimal("900.00"))
     ids["rate"] = await hub.pool.fetchval("select id from audit_event where event_type = 'rate_changed'")
     ids["unknown"] = await record(hub.pool, AuditRecord(  # as a write whose answer was lost leaves it
         "field_sync", "customer", str(CLEAN), CLEAN, "economic", "unknown", {"city": "Nyborg"}, {"city": "X"}))

@@ -31,19 +31,12 @@ from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.draft_order import new_export_key
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
+from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused, WizardSession
 from hubtui.services.audit import actor
 from hubtui.services.importing import import_customers, import_timelogs
 from hubtui.services.order_export import ExportResult, OrderExport
-from hubtui.services.timetracking import (
-    RATE_DECIMALS,
-    RATE_DIGITS,
-    RATE_MAX,
-    DecisionRefused,
-    OrderRefused,
-    RateRefused,
-    TimeTracking,
-    WizardSession,
-)
+from hubtui.services.orders import OrderRefused, Orders
+from hubtui.services.rates import RATE_DECIMALS, RATE_DIGITS, RATE_MAX, HourlyRates, RateRefused
 from hubtui.store.db import Database
 
 COMPANIES = 60  # timelogs exist for every third of the first 60 companies
@@ -149,10 +142,11 @@ async def approved_order(db: Database, settings: Settings, *, economic: int | No
     customer = await add_customer(db, name, rate=rate, economic=economic)
     later = await add_entry(db, customer, date(2026, 10, 2), 95, "Printer setup", related_case="CC123")
     earlier = await add_entry(db, customer, date(2026, 10, 1), 20, "Mail: ny bruger – Åse Ødegård")
-    tracking = TimeTracking(db, settings)
-    await tracking.approve(later)
-    await tracking.approve(earlier, hours=Decimal("1.17"))
-    return await tracking.generate_order(customer)
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
+    await queue.approve(later)
+    await queue.approve(earlier, hours=Decimal("1.17"))
+    return await orders.generate_order(customer)
 
 
 class Recording(httpx.AsyncBaseTransport):
@@ -209,12 +203,13 @@ async def test_imported_entries_come_out_in_customer_and_date_order_with_hours_r
 ) -> None:
     settings = make_settings(sandbox)
     await import_all(db, settings)
-    tracking = TimeTracking(db, settings)
+    queue = ApprovalQueue(db, settings)
+    rates = HourlyRates(db)
     # Two customers with their own rate, one of them 0.00 ("we do not charge them"): kept, not defaulted.
     with_entries = [r["customer_id"] for r in await db.pool.fetch(
         "select distinct customer_id from time_entry order by customer_id")]
-    await tracking.set_rate(with_entries[0], Decimal("1095.50"))
-    await tracking.set_rate(with_entries[1], Decimal("0.00"))
+    await rates.set_rate(with_entries[0], Decimal("1095.50"))
+    await rates.set_rate(with_entries[1], Decimal("0.00"))
     expected_order = [r["id"] for r in await db.pool.fetch(
         "select e.id from time_entry e join customer c on c.id = e.customer_id where e.status = 'pending' "
         "order by c.name, e.customer_id, e.work_date, e.id")]
@@ -225,7 +220,7 @@ async def test_imported_entries_come_out_in_customer_and_date_order_with_hours_r
     session = WizardSession()
 
     seen = []
-    while (entry := await tracking.next_entry(session)) is not None:
+    while (entry := await queue.next_entry(session)) is not None:
         row = rows[entry.id]
         rate = row["hourly_rate"] if row["hourly_rate"] is not None else Decimal("850.00")
         hours = rounded_hours(row["duration_minutes"])
@@ -243,7 +238,7 @@ async def test_imported_entries_come_out_in_customer_and_date_order_with_hours_r
                                                                      per_customer[entry.customer_id])
         assert entry.as_json()["billable_hours"] == str(hours)  # the headless JSON keeps money exact
         seen.append(entry)
-        await tracking.approve(entry.id, session)
+        await queue.approve(entry.id, session)
 
     assert [e.id for e in seen] == expected_order and len(seen) == len(rows)
     # One block per customer, dates never going back inside a block.
@@ -270,16 +265,16 @@ async def test_billable_hours_round_up_to_the_rounding_setting(db: Database, mak
                                  timetracking_default_rate=Decimal("700.00"))
         customer = await add_customer(db, f"Runde {case:02d} ApS")
         entry_id = await add_entry(db, customer, date(2026, 10, 1), minutes)
-        tracking = TimeTracking(db, settings)
+        queue = ApprovalQueue(db, settings)
         session = WizardSession()
 
-        entry = await tracking.next_entry(session)
+        entry = await queue.next_entry(session)
 
         assert entry is not None and entry.id == entry_id
         assert (entry.billable_hours, entry.hourly_rate, entry.rate_is_default) == (
             Decimal(hours), Decimal("700.00"), True), (rounding, minutes)
         assert entry.amount == money(Decimal(hours) * 700)
-        await tracking.approve(entry_id, session)
+        await queue.approve(entry_id, session)
         assert (await entry_row(db, entry_id))["billable_hours"] == Decimal(hours), (rounding, minutes)
 
 
@@ -287,14 +282,14 @@ async def test_progress_counts_the_whole_queue_and_the_current_customer(
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    queue = ApprovalQueue(db, make_settings())
     session = WizardSession()
 
     walk = []
-    while (entry := await tracking.next_entry(session)) is not None:
+    while (entry := await queue.next_entry(session)) is not None:
         walk.append((entry.id, entry.position, entry.total, entry.customer_position, entry.customer_total,
                      entry.billable_hours, entry.hourly_rate, entry.amount))
-        await tracking.approve(entry.id, session)
+        await queue.approve(entry.id, session)
 
     assert walk == [
         (ids["a1"], 1, 3, 1, 2, Decimal("1.00"), Decimal("1000.00"), Decimal("1000.00")),
@@ -311,7 +306,7 @@ async def test_two_sessions_on_two_pools_never_get_the_same_entry(
     settings = make_settings(sandbox)
     await import_all(db, settings)
     total = await db.pool.fetchval("select count(*) from time_entry")
-    mette, jonas = TimeTracking(db, settings), TimeTracking(other_db, settings)
+    mette, jonas = ApprovalQueue(db, settings), ApprovalQueue(other_db, settings)
     one, two = WizardSession(), WizardSession()
 
     decided: dict[int, str] = {}
@@ -348,7 +343,7 @@ async def test_many_sessions_claiming_at_once_get_disjoint_entries(
     customer = await add_customer(db, "Travl ApS")
     for day in range(1, 29):
         await add_entry(db, customer, date(2026, 10, day), 30)
-    trackers = [TimeTracking(pool, settings) for pool in (db, other_db)]
+    trackers = [ApprovalQueue(pool, settings) for pool in (db, other_db)]
     sessions = [WizardSession() for _ in range(8)]
 
     for _ in range(5):  # each round every session releases its claim and claims anew, all at once
@@ -364,7 +359,7 @@ async def test_a_decision_that_lost_the_race_is_refused_with_a_clear_message(
 ) -> None:
     ids = await small_queue(db)
     settings = make_settings()
-    mette, jonas = TimeTracking(db, settings), TimeTracking(other_db, settings)
+    mette, jonas = ApprovalQueue(db, settings), ApprovalQueue(other_db, settings)
     one, two = WizardSession(), WizardSession()
     held = await mette.next_entry(one)
     assert held is not None and held.id == ids["a1"]
@@ -402,7 +397,7 @@ async def test_an_expired_lease_frees_the_entry_and_the_old_holder_can_no_longer
 ) -> None:
     ids = await small_queue(db)
     settings = make_settings()
-    mette, jonas = TimeTracking(db, settings), TimeTracking(other_db, settings)
+    mette, jonas = ApprovalQueue(db, settings), ApprovalQueue(other_db, settings)
     one, two, three = WizardSession(), WizardSession(), WizardSession()
 
     held = await mette.next_entry(one)
@@ -432,7 +427,7 @@ async def test_skip_excludes_the_entry_for_that_session_only(
 ) -> None:
     ids = await small_queue(db)
     settings = make_settings()
-    mette, jonas = TimeTracking(db, settings), TimeTracking(other_db, settings)
+    mette, jonas = ApprovalQueue(db, settings), ApprovalQueue(other_db, settings)
     one, two = WizardSession(), WizardSession()
 
     first = await mette.next_entry(one)
@@ -459,28 +454,28 @@ async def test_undo_puts_the_last_decision_back_to_pending_and_the_wizard_shows_
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    queue = ApprovalQueue(db, make_settings())
     session = WizardSession()
-    assert await tracking.undo_last(session) is None  # nothing to undo yet
+    assert await queue.undo_last(session) is None  # nothing to undo yet
 
-    first = await tracking.next_entry(session)
+    first = await queue.next_entry(session)
     assert first is not None
-    await tracking.approve(first.id, session, hours=Decimal("2.50"))
-    second = await tracking.next_entry(session)
+    await queue.approve(first.id, session, hours=Decimal("2.50"))
+    second = await queue.next_entry(session)
     assert second is not None and second.id == ids["a2"]
-    await tracking.reject(second.id, "dublet", session)
+    await queue.reject(second.id, "dublet", session)
 
-    assert await tracking.undo_last(session) == second.id
+    assert await queue.undo_last(session) == second.id
     row = await entry_row(db, second.id)
     assert (row["status"], row["reject_reason"], row["decided_by"], row["decided_at"], row["billable_hours"]) == (
         "pending", None, None, None, None)
     assert row["claimed_by"] == session.token  # kept for the person who undid it
 
-    assert await tracking.undo_last(session) == first.id
+    assert await queue.undo_last(session) == first.id
     row = await entry_row(db, first.id)
     assert (row["status"], row["billable_hours"]) == ("pending", None)
-    assert await tracking.undo_last(session) is None
-    shown = await tracking.next_entry(session)
+    assert await queue.undo_last(session) is None
+    shown = await queue.next_entry(session)
     assert shown is not None and shown.id == first.id and shown.billable_hours == Decimal("1.00")
     assert (shown.position, shown.total) == (1, 3)  # the undone decisions no longer count as done
 
@@ -493,17 +488,19 @@ async def test_undo_puts_the_last_decision_back_to_pending_and_the_wizard_shows_
 
 async def test_undo_is_refused_once_the_entry_is_on_an_order(db: Database, make_settings: MakeSettings) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    settings = make_settings()
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
     session = WizardSession()
     for _ in range(2):
-        entry = await tracking.next_entry(session)
+        entry = await queue.next_entry(session)
         assert entry is not None and entry.customer_id == ids["alfa"]
-        await tracking.approve(entry.id, session)
-    order_id = await tracking.generate_order(ids["alfa"])
+        await queue.approve(entry.id, session)
+    order_id = await orders.generate_order(ids["alfa"])
 
     with pytest.raises(DecisionRefused, match=rf"time entry {ids['a2']} can no longer be undone: it is on an "
                                               "order"):
-        await tracking.undo_last(session)
+        await queue.undo_last(session)
     row = await entry_row(db, ids["a2"])
     assert (row["status"], row["order_id"]) == ("approved", order_id)
 
@@ -514,12 +511,12 @@ async def test_approve_with_edited_hours_and_reject_with_a_reason_are_stored_and
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    queue = ApprovalQueue(db, make_settings())
     session = WizardSession()
-    entry = await tracking.next_entry(session)
+    entry = await queue.next_entry(session)
     assert entry is not None
 
-    await tracking.approve(entry.id, session, hours=Decimal("2.25"))
+    await queue.approve(entry.id, session, hours=Decimal("2.25"))
     row = await entry_row(db, entry.id)
     assert (row["status"], row["billable_hours"], row["decided_by"], row["claimed_by"]) == (
         "approved", Decimal("2.25"), actor(), None)
@@ -527,9 +524,9 @@ async def test_approve_with_edited_hours_and_reject_with_a_reason_are_stored_and
 
     for blank in ("", "   "):
         with pytest.raises(DecisionRefused, match="a rejection needs a reason"):
-            await tracking.reject(ids["b1"], blank)
+            await queue.reject(ids["b1"], blank)
     assert (await entry_row(db, ids["b1"]))["status"] == "pending"
-    await tracking.reject(ids["b1"], "  Intern tid  ")  # headless, free entry
+    await queue.reject(ids["b1"], "  Intern tid  ")  # headless, free entry
     row = await entry_row(db, ids["b1"])
     assert (row["status"], row["reject_reason"], row["billable_hours"]) == ("rejected", "Intern tid", None)
 
@@ -546,21 +543,23 @@ async def test_the_headless_path_decides_a_free_pending_entry_and_refuses_the_re
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    settings = make_settings()
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
 
-    await tracking.approve(ids["a2"])
+    await queue.approve(ids["a2"])
     assert (await entry_row(db, ids["a2"]))["billable_hours"] == Decimal("1.75")  # 95 min rounded up
     with pytest.raises(DecisionRefused, match=rf"time entry {ids['a2']} was already approved"):
-        await tracking.approve(ids["a2"])
+        await queue.approve(ids["a2"])
     with pytest.raises(DecisionRefused, match="time entry 999999 does not exist"):
-        await tracking.approve(999_999)
+        await queue.approve(999_999)
     with pytest.raises(DecisionRefused, match="time entry 999999 does not exist"):
-        await tracking.reject(999_999, "x")
-    assert not await tracking.ready_for_order(ids["alfa"])  # a1 is still pending
-    await tracking.approve(ids["a1"], hours=Decimal("0.75"))
-    assert await tracking.ready_for_order(ids["alfa"])
-    await tracking.generate_order(ids["alfa"])
-    assert not await tracking.ready_for_order(ids["alfa"])  # all on an order now
+        await queue.reject(999_999, "x")
+    assert not await queue.ready_for_order(ids["alfa"])  # a1 is still pending
+    await queue.approve(ids["a1"], hours=Decimal("0.75"))
+    assert await queue.ready_for_order(ids["alfa"])
+    await orders.generate_order(ids["alfa"])
+    assert not await queue.ready_for_order(ids["alfa"])  # all on an order now
 
 
 # ------------------------------------------------------------------------------------------------- rates
@@ -569,25 +568,26 @@ async def test_rates_are_decimals_with_two_decimals_the_default_covers_none_and_
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings(timetracking_default_rate=Decimal("795.00")))
+    queue = ApprovalQueue(db, make_settings(timetracking_default_rate=Decimal("795.00")))
+    rates = HourlyRates(db)
 
-    await tracking.set_rate(ids["beta"], Decimal("950.5"))
+    await rates.set_rate(ids["beta"], Decimal("950.5"))
     assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["beta"]) == Decimal("950.50")
-    entry = await tracking.describe(ids["b1"], WizardSession())
+    entry = await queue.describe(ids["b1"], WizardSession())
     assert entry is not None
     assert (entry.hourly_rate, entry.rate_is_default, entry.amount) == (Decimal("950.50"), False, Decimal("475.25"))
 
     for bad in (Decimal("1.234"), Decimal("-1"), Decimal("-0.01"), Decimal("100.001")):
         with pytest.raises(ValueError, match="at most 2 decimals"):
-            await tracking.set_rate(ids["beta"], bad)
+            await rates.set_rate(ids["beta"], bad)
     assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["beta"]) == Decimal("950.50")
 
-    await tracking.set_rate(ids["beta"], None)
-    entry = await tracking.describe(ids["b1"], WizardSession())
+    await rates.set_rate(ids["beta"], None)
+    entry = await queue.describe(ids["b1"], WizardSession())
     assert entry is not None
     assert (entry.hourly_rate, entry.rate_is_default, entry.amount) == (Decimal("795.00"), True, Decimal("397.50"))
-    await tracking.set_rate(ids["beta"], Decimal(0))  # free of charge is a rate, not "no rate"
-    entry = await tracking.describe(ids["b1"], WizardSession())
+    await rates.set_rate(ids["beta"], Decimal(0))  # free of charge is a rate, not "no rate"
+    entry = await queue.describe(ids["b1"], WizardSession())
     assert entry is not None and (entry.hourly_rate, entry.rate_is_default) == (Decimal("0.00"), False)
 
     changes = await events(db, "rate_changed")
@@ -596,10 +596,10 @@ async def test_rates_are_decimals_with_two_decimals_the_default_covers_none_and_
         (str(ids["beta"]), {"hourly_rate": "950.50"}, {"hourly_rate": None}, actor()),
         (str(ids["beta"]), {"hourly_rate": None}, {"hourly_rate": "0.00"}, actor()),
     ]
-    listed = {r["id"]: r for r in await tracking.rates()}
+    listed = {r.id: r for r in await rates.rates()}
     assert set(listed) == {ids["alfa"], ids["beta"]}
-    assert (listed[ids["alfa"]]["hourly_rate"], listed[ids["alfa"]]["pending"]) == (Decimal("1000.00"), 2)
-    assert (listed[ids["beta"]]["hourly_rate"], listed[ids["beta"]]["pending"]) == (Decimal("0.00"), 1)
+    assert (listed[ids["alfa"]].hourly_rate, listed[ids["alfa"]].pending) == (Decimal("1000.00"), 2)
+    assert (listed[ids["beta"]].hourly_rate, listed[ids["beta"]].pending) == (Decimal("0.00"), 1)
 
 
 async def test_the_rate_limit_is_the_columns(db: Database) -> None:
@@ -617,17 +617,17 @@ async def test_a_rate_the_column_cannot_hold_is_refused_with_the_limit_and_nothi
     db: Database, make_settings: MakeSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    rates = HourlyRates(db)
     audit_before = await events(db)
 
     for huge in (Decimal("999999999999"), RATE_MAX + CENT, Decimal("1E+30")):
         with pytest.raises(RateRefused, match=r"too large: .*at most 9,999,999,999\.99.*the rate was not changed"):
-            await tracking.set_rate(ids["alfa"], huge)
+            await rates.set_rate(ids["alfa"], huge)
     assert "at most 9,999,999,999.99" in caplog.text  # and in the log, not only on screen
     assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == Decimal("1000.00")
     assert await events(db) == audit_before
 
-    await tracking.set_rate(ids["alfa"], RATE_MAX)  # the largest rate that fits is taken
+    await rates.set_rate(ids["alfa"], RATE_MAX)  # the largest rate that fits is taken
     assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == RATE_MAX
 
 
@@ -635,10 +635,10 @@ async def test_a_rate_change_writes_one_audit_row_with_before_and_after(
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    rates = HourlyRates(db)
     audit_before = await events(db)
 
-    await tracking.set_rate(ids["alfa"], Decimal("1250.75"))
+    await rates.set_rate(ids["alfa"], Decimal("1250.75"))
 
     new = (await events(db))[len(audit_before):]
     assert [(e["event_type"], e["entity_id"], e["customer_id"], e["outcome"], e["before"], e["after"])
@@ -650,11 +650,11 @@ async def test_a_failure_inside_the_rate_transaction_leaves_neither_the_change_n
     db: Database, make_settings: MakeSettings
 ) -> None:
     ids = await small_queue(db)
-    tracking = TimeTracking(db, make_settings())
+    rates = HourlyRates(db)
     audit_before = await events(db)
 
     with pytest.raises(RateRefused, match="customer 999999 no longer exists in the hub; nothing was saved"):
-        await tracking.set_rate(999_999, Decimal("900.00"))
+        await rates.set_rate(999_999, Decimal("900.00"))
     assert await events(db) == audit_before
 
     # The audit insert fails after the update ran in the same transaction (a real Postgres error): the
@@ -667,7 +667,7 @@ async def test_a_failure_inside_the_rate_transaction_leaves_neither_the_change_n
         "when (new.event_type = 'rate_changed') execute function refuse_rate_audit()")
     try:
         with pytest.raises(RateRefused, match=r"the rate was not saved, the old rate stays .*audit storage is full"):
-            await tracking.set_rate(ids["alfa"], Decimal("1250.75"))
+            await rates.set_rate(ids["alfa"], Decimal("1250.75"))
     finally:
         await db.pool.execute("drop trigger refuse_rate_audit on audit_event; drop function refuse_rate_audit()")
     assert await db.pool.fetchval("select hourly_rate from customer where id = $1", ids["alfa"]) == Decimal("1000.00")
@@ -680,32 +680,32 @@ async def test_generate_order_makes_one_line_per_approved_entry_with_exact_total
     db: Database, make_settings: MakeSettings
 ) -> None:
     settings = make_settings()
-    tracking = TimeTracking(db, settings)
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
     customer = await add_customer(db, "Nordisk Byg ApS", rate=Decimal("912.50"), economic=ECONOMIC_NUMBER)
     later = await add_entry(db, customer, date(2026, 10, 2), 95, "Printer setup", related_case="CC123")
     earlier = await add_entry(db, customer, date(2026, 10, 1), 20, "Mail: ny bruger – Åse Ødegård")
     thirds = await add_entry(db, customer, date(2026, 10, 3), 10, "Opfølgning (CC123)", related_case="CC123")
     rejected = await add_entry(db, customer, date(2026, 9, 30), 60, "Intern")
     pending = await add_entry(db, customer, date(2026, 10, 4), 45, "Senere")
-    await tracking.approve(later)
-    await tracking.approve(earlier, hours=Decimal("1.17"))
-    await tracking.approve(thirds, hours=Decimal("0.33"))
-    await tracking.reject(rejected, "intern")
+    await queue.approve(later)
+    await queue.approve(earlier, hours=Decimal("1.17"))
+    await queue.approve(thirds, hours=Decimal("0.33"))
+    await queue.reject(rejected, "intern")
 
-    order_id = await tracking.generate_order(customer)
+    order_id = await orders.generate_order(customer)
 
-    order = await tracking.order(order_id)
+    order = await orders.order(order_id)
     assert order is not None and order.number == f"ORD-{YEAR}-001"
-    assert [(line["line_number"], line["description"], line["quantity"], line["unit_price"], line["amount"],
-             line["time_entry_id"]) for line in order.lines] == [
+    assert [(line.line_number, line.description, line.quantity, line.unit_price, line.amount,
+             line.time_entry_id) for line in order.lines] == [
         (1, "01.10.2026 Mail: ny bruger – Åse Ødegård", Decimal("1.17"), Decimal("912.50"), Decimal("1067.63"),
          earlier),
         (2, "02.10.2026 Printer setup (case CC123)", Decimal("1.75"), Decimal("912.50"), Decimal("1596.88"), later),
         (3, "03.10.2026 Opfølgning (CC123)", Decimal("0.33"), Decimal("912.50"), Decimal("301.13"), thirds),
     ]
-    assert order.row["total_amount"] == Decimal("2965.64") == sum(line["amount"] for line in order.lines)
-    assert (order.row["status"], order.row["currency"], order.row["customer_name"]) == ("open", "DKK",
-                                                                                         "Nordisk Byg ApS")
+    assert order.total_amount == Decimal("2965.64") == sum(line.amount for line in order.lines)
+    assert (order.status, order.currency, order.customer_name) == ("open", "DKK", "Nordisk Byg ApS")
     linked = dict(await db.pool.fetch("select id, order_id from time_entry where customer_id = $1", customer))
     assert linked == {later: order_id, earlier: order_id, thirds: order_id, rejected: None, pending: None}
     generated = await events(db, "order_generated")
@@ -714,32 +714,34 @@ async def test_generate_order_makes_one_line_per_approved_entry_with_exact_total
 
     # Nothing new approved: refused, and the entries stay on their one open order.
     with pytest.raises(OrderRefused, match="Nordisk Byg ApS has no approved time entries that are not on an order"):
-        await tracking.generate_order(customer)
-    await tracking.approve(pending)
-    second = await tracking.generate_order(customer)
-    second_order = await tracking.order(second)
+        await orders.generate_order(customer)
+    await queue.approve(pending)
+    second = await orders.generate_order(customer)
+    second_order = await orders.order(second)
     assert second_order is not None and second_order.number == f"ORD-{YEAR}-002"
-    assert [line["time_entry_id"] for line in second_order.lines] == [pending]
-    assert second_order.row["total_amount"] == Decimal("684.38")  # 0.75 h × 912.50 = 684.375 → 684.38
+    assert [line.time_entry_id for line in second_order.lines] == [pending]
+    assert second_order.total_amount == Decimal("684.38")  # 0.75 h × 912.50 = 684.375 → 684.38
     assert dict(await db.pool.fetch("select id, order_id from time_entry where customer_id = $1", customer))[
         later] == order_id
-    listed = await tracking.orders()
-    assert [(r["id"], r["order_number"], r["line_count"]) for r in listed] == [
+    listed = await orders.orders()
+    assert [(r.id, r.number, r.line_count) for r in listed] == [
         (second, f"ORD-{YEAR}-002", 1), (order_id, f"ORD-{YEAR}-001", 3)]
     with pytest.raises(OrderRefused, match="customer 999999 does not exist"):
-        await tracking.generate_order(999_999)
+        await orders.generate_order(999_999)
 
 
 async def test_order_numbers_continue_after_the_highest_of_the_year(db: Database, make_settings: MakeSettings) -> None:
-    tracking = TimeTracking(db, make_settings())
+    settings = make_settings()
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
     old = await add_customer(db, "Gammel ApS")
     for number in (f"ORD-{YEAR}-009", f"ORD-{YEAR - 1}-500", "ORD-2020-999"):
         await db.pool.execute("insert into billing_order (order_number, customer_id, status, currency, "
                               "total_amount, idempotency_key) values ($1, $2, 'exported', 'DKK', 0, $3)",
                               number, old, new_export_key())
     customer = await add_customer(db, "Ny ApS")
-    await tracking.approve(await add_entry(db, customer, date(2026, 10, 1), 30))
-    order = await tracking.order(await tracking.generate_order(customer))
+    await queue.approve(await add_entry(db, customer, date(2026, 10, 1), 30))
+    order = await orders.order(await orders.generate_order(customer))
     assert order is not None and order.number == f"ORD-{YEAR}-010"
 
 
@@ -747,12 +749,13 @@ async def test_concurrent_generation_gives_distinct_numbers_and_one_order_per_en
     db: Database, other_db: Database, make_settings: MakeSettings
 ) -> None:
     settings = make_settings()
-    mette, jonas = TimeTracking(db, settings), TimeTracking(other_db, settings)
+    queue = ApprovalQueue(db, settings)
+    mette, jonas = Orders(db, settings), Orders(other_db, settings)
     customers = [await add_customer(db, f"Kunde {n} ApS") for n in range(4)]
     numbers = []
     for round_number in range(3):
         for customer in customers:
-            await mette.approve(await add_entry(db, customer, date(2026, 10, 1 + round_number), 45))
+            await queue.approve(await add_entry(db, customer, date(2026, 10, 1 + round_number), 45))
         ids = await asyncio.gather(mette.generate_order(customers[0]), jonas.generate_order(customers[1]),
                                    mette.generate_order(customers[2]), jonas.generate_order(customers[3]))
         numbers += [await db.pool.fetchval("select order_number from billing_order where id = $1", i) for i in ids]
@@ -760,7 +763,7 @@ async def test_concurrent_generation_gives_distinct_numbers_and_one_order_per_en
 
     # The same customer from two terminals at once: one order, the other is told there is nothing new.
     customer = customers[0]
-    await mette.approve(await add_entry(db, customer, date(2026, 11, 1), 45))
+    await queue.approve(await add_entry(db, customer, date(2026, 11, 1), 45))
     outcomes = await asyncio.gather(mette.generate_order(customer), jonas.generate_order(customer),
                                     return_exceptions=True)
     assert sum(isinstance(o, int) for o in outcomes) == 1

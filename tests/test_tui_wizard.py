@@ -21,8 +21,9 @@ from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
 from hubtui.sandbox.demo_data import demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
+from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused
 from hubtui.services.order_export import OrderExport
-from hubtui.services.timetracking import DecisionRefused, TimeTracking
+from hubtui.services.orders import Orders
 from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
@@ -536,14 +537,14 @@ async def test_a_decision_that_lost_a_race_says_so(db: Database, settings: Setti
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         assert shown_id(app) == ids[0]
-        tracking = TimeTracking(db, settings)
+        queue = ApprovalQueue(db, settings)
         # While the entry is on screen nobody else can decide it ...
         with pytest.raises(DecisionRefused, match=r"open in .*'s wizard right now"):
-            await tracking.approve(ids[0])
+            await queue.approve(ids[0])
         # ... but once the lease has run out (a long coffee break) someone else can.
         await db.pool.execute("update time_entry set claimed_until = now() - interval '1 minute' where id = $1",
                               ids[0])
-        await tracking.reject(ids[0], "billed by phone")
+        await queue.reject(ids[0], "billed by phone")
         await press(pilot, "a")
         text = screen_text(app)
         assert re.search(rf"Not saved: time entry {ids[0]} was already\s+rejected by .*someone else decided it",
@@ -622,7 +623,7 @@ async def test_n_declines_the_order_and_a_customer_without_approved_time_gets_no
         assert isinstance(app.screen, WizardScreen)  # only rejected time: nothing to order
         assert await db.pool.fetchval("select count(*) from billing_order") == 0
         # The approved time waits for an order (the rates screen and `orders generate` can make it later).
-        assert await TimeTracking(db, settings).ready_for_order(BLAA)
+        assert await ApprovalQueue(db, settings).ready_for_order(BLAA)
 
 
 async def test_x_in_the_order_preview_is_blocked_by_default_and_the_mode_stays_visible(
@@ -655,9 +656,10 @@ async def test_x_in_the_order_preview_is_blocked_by_default_and_the_mode_stays_v
 
 async def test_the_order_preview_says_the_export_mode(db: Database, settings: Settings) -> None:
     await seed(db, [Entry(BLAA, 60)])
-    tracking = TimeTracking(db, settings)
-    await tracking.approve(await db.pool.fetchval("select id from time_entry"))
-    order_id = await tracking.generate_order(BLAA)
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
+    await queue.approve(await db.pool.fetchval("select id from time_entry"))
+    order_id = await orders.generate_order(BLAA)
     app = HubApp(quiet(settings), db)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
@@ -688,9 +690,10 @@ LIVE_EXPORT = {"auto_check_consistency": False, "timetracking_economic_read_only
 async def order_for_the_sandbox(db: Database, settings: Settings) -> int:
     """An order of BLAA's approved hour, BLAA being e-conomic customer 10003 in the sandbox."""
     await seed(db, [Entry(BLAA, 60)])
-    tracking = TimeTracking(db, settings)
-    await tracking.approve(await db.pool.fetchval("select id from time_entry"))
-    return await tracking.generate_order(BLAA)
+    queue = ApprovalQueue(db, settings)
+    orders = Orders(db, settings)
+    await queue.approve(await db.pool.fetchval("select id from time_entry"))
+    return await orders.generate_order(BLAA)
 
 
 async def test_keys_during_a_live_export_start_nothing_and_leaving_the_screen_does_not_cut_it_off(

@@ -28,11 +28,12 @@ from zoneinfo import ZoneInfo
 from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError, MalformedResponse, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
-from hubtui.core.billing import OrderLineDraft
 from hubtui.core.draft_order import NotExportable, draft_order_payload, new_export_key
 from hubtui.services.audit import AuditRecord, record
-from hubtui.services.timetracking import OrderView, TimeTracking
+from hubtui.store import orders as order_store
+from hubtui.store import time_entries
 from hubtui.store.db import Database
+from hubtui.store.orders import Order
 
 log = logging.getLogger(__name__)
 
@@ -83,40 +84,39 @@ class OrderExport:
         """Export the order; `none_exists` is the person's word, after looking in e-conomic, that no draft
         for this order exists there (only for an order whose export is "unknown")."""
         settings = self.settings
-        order = await TimeTracking(self.db, settings).order(order_id)
+        order = await order_store.get_order(self.db.pool, order_id)
         if order is None:
             return _result(order_id, "refused", f"order {order_id} does not exist")
-        row = order.row
         details: dict[str, Any] = {
-            "order_number": row["order_number"], "customer_name": row["customer_name"],
-            "total_amount": str(row["total_amount"]), "line_count": len(order.lines),
+            "order_number": order.number, "customer_name": order.customer_name,
+            "total_amount": str(order.total_amount), "line_count": len(order.lines),
             "read_only": settings.timetracking_economic_read_only, "dry_run": settings.timetracking_economic_dry_run,
         }
-        if row["status"] == "exported":
-            return _result(order_id, "refused", already_exported(row), draft=row["economic_draft_number"],
+        if order.status == "exported":
+            return _result(order_id, "refused", already_exported(order), draft=order.economic_draft_number,
                            details=details)
-        if none_exists and row["status"] != "unknown":
-            return _result(order_id, "refused", f"order {row['order_number']} is not in doubt: export it as usual",
+        if none_exists and order.status != "unknown":
+            return _result(order_id, "refused", f"order {order.number} is not in doubt: export it as usual",
                            details=details)
         if settings.timetracking_export_type != "draft":
             return await self._finish(order, "refused", "export_blocked",
                                       f"TIMETRACKING_EXPORT_TYPE={settings.timetracking_export_type} is not supported: "
                                       "hubtui only creates draft orders; set TIMETRACKING_EXPORT_TYPE=draft", details)
-        if row["economic_customer_number"] is None:
+        if order.economic_customer_number is None:
             return await self._finish(order, "failed", "export_failed",
-                                      f"{row['customer_name']} has no e-conomic customer number: sync customers from "
+                                      f"{order.customer_name} has no e-conomic customer number: sync customers from "
                                       f"vTiger (`hubtui sync customers`); the number comes from "
                                       f"{settings.vtiger_economic_number_field}", details)
         if settings.timetracking_economic_read_only:
-            log.warning("BLOCKED: export order %s to e-conomic - READ_ONLY mode enabled", row["order_number"])
+            log.warning("BLOCKED: export order %s to e-conomic - READ_ONLY mode enabled", order.number)
             return await self._finish(order, "blocked", "export_blocked",
                                       "BLOCKED: TIMETRACKING_ECONOMIC_READ_ONLY=true blocks all writes to e-conomic; "
                                       "set TIMETRACKING_ECONOMIC_READ_ONLY=false to export", details)
         try:
-            customer = await self.economic.get_customer(row["economic_customer_number"])
+            customer = await self.economic.get_customer(order.economic_customer_number)
             # The draft is dated as the support person sees the calendar, in Denmark.
-            payload = draft_order_payload(row["order_number"], datetime.now(DANISH_TIME).date(), customer,
-                                          _line_drafts(order), settings)
+            payload = draft_order_payload(order.number, datetime.now(DANISH_TIME).date(), customer,
+                                          order.lines, settings)
         except ConnectorError as error:
             return await self._failed(order, error, details, "the order stays exportable; fix the cause and "
                                       "export again")
@@ -125,18 +125,16 @@ class OrderExport:
                                       f"{error.message} — the order stays exportable", details)
         details["payload"] = payload
         if settings.timetracking_economic_dry_run:
-            log.info("DRY-RUN: would export order %s to e-conomic: %s", row["order_number"],
+            log.info("DRY-RUN: would export order %s to e-conomic: %s", order.number,
                      json.dumps(payload, ensure_ascii=False))
             return await self._finish(order, "dry_run", "export_dry_run",
-                                      f"DRY-RUN: would export order {row['order_number']} to e-conomic", details)
+                                      f"DRY-RUN: would export order {order.number} to e-conomic", details)
         if none_exists:
             order = await self._declare_none_exists(order)
         return await self._export_live(order, payload, details)
 
-    async def _export_live(self, order: OrderView, payload: dict[str, Any], details: dict[str, Any]) -> ExportResult:
-        row = order.row
-        number = row["order_number"]
-        first_sent = row["key_first_sent_at"]
+    async def _export_live(self, order: Order, payload: dict[str, Any], details: dict[str, Any]) -> ExportResult:
+        key, first_sent = order.idempotency_key, order.key_first_sent_at
         try:
             if first_sent is not None and datetime.now(UTC) - first_sent >= KEY_WINDOW:
                 # e-conomic may have forgotten the key: a draft the earlier attempt made is found only by its
@@ -146,21 +144,18 @@ class OrderExport:
                     details["found_by_reference"] = True
                     return await self._exported(order, found, details, "found in e-conomic by reference")
                 # None exists: the stale key is as good as a new one, but a new one rules out a late replay.
-                row = await self._new_key(order)
-                first_sent = None
+                key, first_sent = await self._new_key(order), None
             if first_sent is None:
                 # Recorded BEFORE the POST: a process killed after e-conomic answered finds the key next time.
-                await self.db.pool.execute(
-                    "update billing_order set key_first_sent_at = now(), "
-                    "export_started_at = coalesce(export_started_at, now()) where id = $1", row["id"])
+                await order_store.mark_key_sent(self.db.pool, order.id)
             await self._audit(order, "export_started", "started", None, message=f"POST /orders/drafts, key sent "
                               f"{'again' if first_sent is not None else 'for the first time'}")
-            log.warning("EXECUTING WRITE OPERATION: export order %s to e-conomic", number)
-            return await self._post(order, row["idempotency_key"], payload, details)
+            log.warning("EXECUTING WRITE OPERATION: export order %s to e-conomic", order.number)
+            return await self._post(order, key, payload, details)
         except _Unsettled as doubt:
             return await self._unknown(order, doubt.problem, details)
 
-    async def _post(self, order: OrderView, key: str, payload: dict[str, Any],
+    async def _post(self, order: Order, key: str, payload: dict[str, Any],
                     details: dict[str, Any]) -> ExportResult:
         try:
             result = await self.economic.create_draft_order(payload, key)
@@ -193,7 +188,7 @@ class OrderExport:
                 f"draft orders for reference {order.number}")
         return await self._exported(order, draft, details, "replayed by e-conomic" if result.replayed else "")
 
-    async def _look_up(self, order: OrderView, payload: dict[str, Any], lost: str) -> dict[str, Any] | None:
+    async def _look_up(self, order: Order, payload: dict[str, Any], lost: str) -> dict[str, Any] | None:
         """This order's draft in e-conomic, or None when e-conomic says there is none. Raises `_Unsettled` when
         the look-up fails or finds drafts for this reference that are not plainly this order."""
         number = order.number
@@ -217,16 +212,15 @@ class OrderExport:
 
     async def attach(self, order_id: int, draft_number: int) -> ExportResult:
         """Record that e-conomic draft `draft_number` is this order's, after a person found it there."""
-        order = await TimeTracking(self.db, self.settings).order(order_id)
+        order = await order_store.get_order(self.db.pool, order_id)
         if order is None:
             return _result(order_id, "refused", f"order {order_id} does not exist")
-        row = order.row
-        if row["status"] == "exported":
-            return _result(order_id, "refused", already_exported(row), draft=row["economic_draft_number"])
-        if row["key_first_sent_at"] is None and row["status"] != "unknown":
-            return _result(order_id, "refused", f"order {row['order_number']} was never sent to e-conomic: "
+        if order.status == "exported":
+            return _result(order_id, "refused", already_exported(order), draft=order.economic_draft_number)
+        if order.key_first_sent_at is None and order.status != "unknown":
+            return _result(order_id, "refused", f"order {order.number} was never sent to e-conomic: "
                            "there is no draft to attach; export it")
-        details: dict[str, Any] = {"order_number": row["order_number"], "attached_by_person": True}
+        details: dict[str, Any] = {"order_number": order.number, "attached_by_person": True}
         try:
             draft = await self.economic.get_draft(draft_number)
         except ConnectorError as error:
@@ -234,86 +228,80 @@ class OrderExport:
                            "was changed", details=details)
         other = (draft.get("references") or {}).get("other")
         customer = (draft.get("customer") or {}).get("customerNumber")
-        if other != row["order_number"] or customer != row["economic_customer_number"]:
+        if other != order.number or customer != order.economic_customer_number:
             return _result(order_id, "refused",
                            f"e-conomic draft {draft_number} is for customer {customer} with reference {other!r}, "
-                           f"not {row['order_number']} of customer {row['economic_customer_number']}: not attached",
+                           f"not {order.number} of customer {order.economic_customer_number}: not attached",
                            details=details)
         return await self._exported(order, draft, details, "attached by a person after checking e-conomic")
 
-    async def _declare_none_exists(self, order: OrderView) -> OrderView:
+    async def _declare_none_exists(self, order: Order) -> Order:
         await self._audit(order, "export_none_declared", "declared", None,
                           message=f"a person checked e-conomic and found no draft for {order.number}; "
                                   "exporting again with a new key")
         await self._new_key(order)
-        refreshed = await TimeTracking(self.db, self.settings).order(order.row["id"])
+        refreshed = await order_store.get_order(self.db.pool, order.id)
         assert refreshed is not None
         return refreshed
 
-    async def _new_key(self, order: OrderView) -> Any:
+    async def _new_key(self, order: Order) -> str:
         """A fresh key, not yet sent; the order is exportable as if new (the old key's answer is settled)."""
-        return await self.db.pool.fetchrow(
-            "update billing_order set idempotency_key = $2, key_first_sent_at = null, export_problem = null, "
-            "status = case when status = 'unknown' then 'open' else status end where id = $1 returning *",
-            order.row["id"], new_export_key(),
-        )
+        key = new_export_key()
+        await order_store.replace_key(self.db.pool, order.id, key)
+        return key
 
-    async def _exported(self, order: OrderView, draft: dict[str, Any], details: dict[str, Any],
+    async def _exported(self, order: Order, draft: dict[str, Any], details: dict[str, Any],
                         how: str) -> ExportResult:
         number = draft.get("orderNumber")
         if not isinstance(number, int) or isinstance(number, bool):
             return await self._unknown(order, "e-conomic answered without a draft number. Check e-conomic's draft "
                                        f"orders for reference {order.number}", details)
         async with self.db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "update billing_order set status = 'exported', economic_draft_number = $2, exported_at = now(), "
-                "export_problem = null where id = $1", order.row["id"], number,
-            )
-            await conn.execute("update time_entry set status = 'billed' where order_id = $1", order.row["id"])
+            await order_store.mark_exported(conn, order.id, number)
+            await time_entries.mark_billed(conn, order.id)
         details["economic_draft_id"] = number
         suffix = f" ({how})" if how else ""
         return await self._finish(order, "exported", "export_completed",
                                   f"Exported to e-conomic draft {number}{suffix}", details, draft=number)
 
-    async def _unknown(self, order: OrderView, problem: str, details: dict[str, Any]) -> ExportResult:
+    async def _unknown(self, order: Order, problem: str, details: dict[str, Any]) -> ExportResult:
         number = order.number
         message = (f"UNKNOWN whether {number} is in e-conomic: {problem}. Then either attach the draft you found "
-                   f"(`hubtui orders attach {order.row['id']} --draft N`, or `t` on the order) or, if none exists, "
-                   f"export again with `hubtui orders export {order.row['id']} --none-exists` (`n` on the order). "
+                   f"(`hubtui orders attach {order.id} --draft N`, or `t` on the order) or, if none exists, "
+                   f"export again with `hubtui orders export {order.id} --none-exists` (`n` on the order). "
                    "Nothing more is sent until then")
-        await self.db.pool.execute("update billing_order set status = 'unknown', export_problem = $2 where id = $1",
-                                   order.row["id"], problem)
+        await order_store.mark_unknown(self.db.pool, order.id, problem)
         details["problem"] = problem
         log.error("export of %s: %s", number, problem)
         return await self._finish(order, "unknown", "export_unknown", message, details)
 
-    async def _failed(self, order: OrderView, error: ConnectorError, details: dict[str, Any],
+    async def _failed(self, order: Order, error: ConnectorError, details: dict[str, Any],
                       what_now: str) -> ExportResult:
         details["errors"] = [f"{name}: {text}" if name else text for name, text in error.field_errors]
         details["log_id"] = error.log_id
         return await self._finish(order, "failed", "export_failed", f"{error} — {what_now}", details,
                                   log_id=error.log_id)
 
-    async def _finish(self, order: OrderView, outcome: Outcome, event: str, message: str, details: dict[str, Any], *,
+    async def _finish(self, order: Order, outcome: Outcome, event: str, message: str, details: dict[str, Any], *,
                       draft: int | None = None, log_id: str | None = None) -> ExportResult:
         await self._audit(order, event, outcome, draft, message=message, log_id=log_id,
                           payload=details.get("payload") if outcome == "dry_run" else None)
-        return _result(order.row["id"], outcome, message, draft=draft, details=details)
+        return _result(order.id, outcome, message, draft=draft, details=details)
 
-    async def _audit(self, order: OrderView, event: str, outcome: str, draft: int | None, *,
+    async def _audit(self, order: Order, event: str, outcome: str, draft: int | None, *,
                      message: str | None = None, log_id: str | None = None,
                      payload: dict[str, Any] | None = None) -> None:
         await record(self.db.pool, AuditRecord(
-            event_type=event, entity_type="order", entity_id=str(order.row["id"]),
-            customer_id=order.row["customer_id"], system="economic", outcome=outcome,
+            event_type=event, entity_type="order", entity_id=str(order.id),
+            customer_id=order.customer_id, system="economic", outcome=outcome,
             after={"order_number": order.number, "economic_draft_id": draft,
                    **({"payload": payload} if payload is not None else {})},
             message=message, remote_log_id=log_id, dry_run=outcome == "dry_run",
         ))
 
 
-def already_exported(row: Any) -> str:
-    return f"order {row['order_number']} was already exported as e-conomic draft {row['economic_draft_number']}"
+def already_exported(order: Order) -> str:
+    return f"order {order.number} was already exported as e-conomic draft {order.economic_draft_number}"
 
 
 def draft_mismatch(draft: dict[str, Any], payload: dict[str, Any]) -> str | None:
@@ -368,7 +356,3 @@ def _result(order_id: int, outcome: Outcome, message: str, *, draft: int | None 
     return ExportResult(success=outcome in ("exported", "dry_run"), outcome=outcome, dry_run=outcome == "dry_run",
                         order_id=order_id, economic_draft_id=draft, message=message, details=details or {})
 
-
-def _line_drafts(order: OrderView) -> list[OrderLineDraft]:
-    return [OrderLineDraft(line["line_number"], line["description"], line["quantity"], line["unit_price"],
-                           line["amount"], line["time_entry_id"]) for line in order.lines]

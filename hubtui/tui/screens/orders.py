@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from hubtui.core.safety import write_mode
 from hubtui.services.order_export import ExportResult, OrderExport
-from hubtui.services.timetracking import TimeTracking
+from hubtui.services.orders import Orders
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
@@ -74,34 +74,32 @@ class OrderScreen(HubScreen):
 
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        order = await TimeTracking(self.hub.db, self.hub.settings).order(self.order_id)
+        order = await Orders(self.hub.db, self.hub.settings).order(self.order_id)
         target = self.query_one("#order", Static)
         if order is None:
             target.update(Text(f"Order {self.order_id} does not exist", "bold red"))
             return
-        row = order.row
-        self.status, self.draft_number, self.order_number = (row["status"], row["economic_draft_number"],
-                                                             row["order_number"])
+        self.status, self.draft_number, self.order_number = order.status, order.economic_draft_number, order.number
         head = Text()
-        head.append(f"{row['order_number']}  ", "bold")
-        head.append(printable(row["customer_name"]))
-        head.append(f"  e-conomic customer {row['economic_customer_number'] or '— (none: cannot export)'}")
-        status = row["status"] + (f", e-conomic draft {row['economic_draft_number']}"
-                                  if row["economic_draft_number"] else "")
-        head.append(f"\nstatus: {status}", _STATUS_STYLE.get(row["status"], ""))
-        if row["status"] == "unknown":
+        head.append(f"{order.number}  ", "bold")
+        head.append(printable(order.customer_name))
+        head.append(f"  e-conomic customer {order.economic_customer_number or '— (none: cannot export)'}")
+        status = order.status + (f", e-conomic draft {order.economic_draft_number}"
+                                 if order.economic_draft_number else "")
+        head.append(f"\nstatus: {status}", _STATUS_STYLE.get(order.status, ""))
+        if order.status == "unknown":
             if self.result is None or self.result.outcome != "unknown":  # else it is on screen already, above
                 head.append("\n")
-                head.append(printable(row["export_problem"] or ""), "red")
+                head.append(printable(order.export_problem or ""), "red")
             head.append("\nt: attach the draft you found in e-conomic    n: none exists, export again", "bold")
         table = Table(expand=True)
         for heading, justify in (("#", "right"), ("Date and description", "left"), ("Hours", "right"),
                                  ("Rate", "right"), ("Amount", "right")):
             table.add_column(heading, justify=justify)  # type: ignore[arg-type]
         for line in order.lines:
-            table.add_row(str(line["line_number"]), Text(printable(line["description"])), str(line["quantity"]),
-                          str(line["unit_price"]), str(line["amount"]))
-        table.add_row("", Text("Total", "bold"), "", "", Text(f"{row['total_amount']} {row['currency']}", "bold"))
+            table.add_row(str(line.line_number), Text(printable(line.description)), str(line.quantity),
+                          str(line.unit_price), str(line.amount))
+        table.add_row("", Text("Total", "bold"), "", "", Text(f"{order.total_amount} {order.currency}", "bold"))
         target.update(head)
         self.query_one("#result", Static).update(table)
 
@@ -216,11 +214,11 @@ class OrdersScreen(HubScreen):
     async def action_reload(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        for row in await TimeTracking(self.hub.db, self.hub.settings).orders():
+        for order in await Orders(self.hub.db, self.hub.settings).orders():
             table.add_row(
-                Text(row["order_number"]), Text(printable(row["customer_name"])), Text(str(row["line_count"])),
-                Text(f"{row['total_amount']} {row['currency']}"), Text(row["status"]),
-                Text(str(row["economic_draft_number"] or "—")), key=str(row["id"]),
+                Text(order.number), Text(printable(order.customer_name)), Text(str(order.line_count)),
+                Text(f"{order.total_amount} {order.currency}"), Text(order.status),
+                Text(str(order.economic_draft_number or "—")), key=str(order.id),
             )
 
     @on(DataTable.RowSelected)

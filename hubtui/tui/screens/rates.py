@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from hubtui.services.timetracking import RateRefused, TimeTracking, checked_rate
+from hubtui.services.rates import HourlyRates, RateRefused, checked_rate
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask
 from hubtui.tui.text import printable
@@ -58,11 +58,12 @@ class RatesScreen(HubScreen):
         cursor = table.cursor_row
         table.clear()
         currency = self.hub.settings.timetracking_currency
-        for row in await TimeTracking(self.hub.db, self.hub.settings).rates():
-            rate = (Text(f"{row['hourly_rate']} {currency}") if row["hourly_rate"] is not None
+        for customer in await HourlyRates(self.hub.db).rates():
+            rate = (Text(f"{customer.hourly_rate} {currency}") if customer.hourly_rate is not None
                     else Text(f"{self.hub.settings.timetracking_default_rate} (default)", "dim"))
-            table.add_row(Text(printable(row["name"])), rate, Text(str(row["pending"])), Text(str(row["approved"])),
-                          Text(str(row["economic_customer_number"] or "—")), key=str(row["id"]))
+            table.add_row(Text(printable(customer.name)), rate, Text(str(customer.pending)),
+                          Text(str(customer.approved)), Text(str(customer.economic_customer_number or "—")),
+                          key=str(customer.id))
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 
@@ -80,7 +81,7 @@ class RatesScreen(HubScreen):
     @work(exclusive=True, group="save-rate", exit_on_error=False)
     async def save(self, customer_id: int, rate: Decimal | None) -> None:
         try:
-            await TimeTracking(self.hub.db, self.hub.settings).set_rate(customer_id, rate)
+            await HourlyRates(self.hub.db).set_rate(customer_id, rate)
         except RateRefused as error:
             self.notify(printable(f"Rate not saved: {error}"), severity="error", markup=False, timeout=10)
         else:

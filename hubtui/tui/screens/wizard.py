@@ -19,7 +19,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from hubtui.core.billing import InvalidHours, parse_hours
-from hubtui.services.timetracking import DecisionRefused, OrderRefused, QueueEntry, TimeTracking, WizardSession
+from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused, QueueEntry, WizardSession
+from hubtui.services.orders import OrderRefused, Orders
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
@@ -75,8 +76,8 @@ class WizardScreen(HubScreen):
         self.busy = False
 
     @property
-    def tracking(self) -> TimeTracking:
-        return TimeTracking(self.hub.db, self.hub.settings)
+    def queue(self) -> ApprovalQueue:
+        return ApprovalQueue(self.hub.db, self.hub.settings)
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
@@ -92,7 +93,7 @@ class WizardScreen(HubScreen):
         self.show_next()
 
     async def on_unmount(self) -> None:
-        await self.tracking.release(self.session)
+        await self.queue.release(self.session)
 
     @work(group="wizard-decide", exit_on_error=False)
     async def show_next(self) -> None:
@@ -100,7 +101,7 @@ class WizardScreen(HubScreen):
             if self.upcoming is not None:
                 self.entry, self.upcoming = self.upcoming, None
             else:
-                self.entry = await self.tracking.next_entry(self.session)
+                self.entry = await self.queue.next_entry(self.session)
             self._draw()
             await self._claim_ahead()
         finally:
@@ -109,7 +110,7 @@ class WizardScreen(HubScreen):
     async def _claim_ahead(self) -> None:
         """Claim the entry after the one on screen (releasing any other claim of this session)."""
         keep = [self.entry.id] if self.entry else []
-        self.upcoming = await self.tracking.next_entry(self.session, keep=keep) if self.entry else None
+        self.upcoming = await self.queue.next_entry(self.session, keep=keep) if self.entry else None
 
     def _draw(self) -> None:
         entry = self.entry
@@ -168,7 +169,7 @@ class WizardScreen(HubScreen):
     @work(group="wizard-decide", exit_on_error=False)
     async def decide(self, entry: QueueEntry, decision: str, *, hours: Decimal | None = None,
                      reason: str | None = None) -> None:
-        tracking = self.tracking
+        queue = self.queue
         try:
             shown_ahead = self.upcoming
             if shown_ahead is not None:
@@ -177,22 +178,22 @@ class WizardScreen(HubScreen):
                 self._draw()
             try:
                 if decision == "approve":
-                    await tracking.approve(entry.id, self.session, hours=hours)
+                    await queue.approve(entry.id, self.session, hours=hours)
                     message, style = f"Approved entry {entry.id}: {hours or entry.billable_hours} h", "green"
                 else:
-                    await tracking.reject(entry.id, reason or "", self.session)
+                    await queue.reject(entry.id, reason or "", self.session)
                     message, style = f"Rejected entry {entry.id}: {reason}", "yellow"
             except DecisionRefused as error:
                 message, style = f"Not saved: {error}", "bold red"
             if shown_ahead is None:
-                self.entry = await tracking.next_entry(self.session)
+                self.entry = await queue.next_entry(self.session)
             elif self.entry is not None:
                 # Its progress was counted before this decision landed.
-                self.entry = await tracking.describe(self.entry.id, self.session)
+                self.entry = await queue.describe(self.entry.id, self.session)
             self._draw()
             self._say(message, style)
             await self._claim_ahead()
-            if await tracking.ready_for_order(entry.customer_id):
+            if await queue.ready_for_order(entry.customer_id):
                 self._offer_order(entry.customer_id, entry.customer_name)
         finally:
             self.busy = False
@@ -209,7 +210,7 @@ class WizardScreen(HubScreen):
     @work(group="wizard-order", exit_on_error=False)
     async def make_order(self, customer_id: int) -> None:
         try:
-            order_id = await self.tracking.generate_order(customer_id)
+            order_id = await Orders(self.hub.db, self.hub.settings).generate_order(customer_id)
         except OrderRefused as error:
             self._say(str(error), "yellow")
             return
@@ -233,7 +234,7 @@ class WizardScreen(HubScreen):
     async def undo(self) -> None:
         try:
             try:
-                entry_id = await self.tracking.undo_last(self.session)
+                entry_id = await self.queue.undo_last(self.session)
             except DecisionRefused as error:
                 self._say(str(error), "bold red")
                 return
@@ -242,7 +243,7 @@ class WizardScreen(HubScreen):
                 return
             # The card that was on screen comes back right after the undone entry (it is still claimed).
             self.upcoming = self.entry
-            self.entry = await self.tracking.describe(entry_id, self.session)
+            self.entry = await self.queue.describe(entry_id, self.session)
             self._draw()
             self._say(f"Entry {entry_id} is pending again")
         finally:
