@@ -70,8 +70,7 @@ from hubtui.services.consistency import (  # noqa: E402
     FleetCheck,
     check_fleet,
 )
-from hubtui.services.demo import pointed_at_sandbox  # noqa: E402
-from hubtui.store.customer_list import replace_all_customers  # noqa: E402
+from hubtui.services.demo import pointed_at_sandbox, replace_all_customers  # noqa: E402
 from hubtui.store.db import Database, open_database  # noqa: E402
 
 GOAL_SPEEDUP = 20.0

@@ -27,8 +27,7 @@ from hubtui.sandbox.demo_data import demo_companies
 from hubtui.sandbox.faults import EconomicFaults, VtigerFaults
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX, RemoteData, build_remote_data
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
-from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS
-from hubtui.store.customer_list import replace_all_customers
+from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS, replace_all_customers
 from hubtui.store.db import Database
 
 COMPANIES = 40  # for the runs without --demo

@@ -52,8 +52,8 @@ from hubtui.services.consistency import (
     check_fleet,
     safety_label,
 )
+from hubtui.services.demo import replace_all_customers
 from hubtui.services.rates import HourlyRates
-from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 
 COMPANIES = 40

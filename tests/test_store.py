@@ -18,9 +18,9 @@ from sqlmodel import SQLModel
 from hubtui.config import Settings
 from hubtui.core.customer_index import Column
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
-from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS, demo_settings, seed_demo
-from hubtui.store.customer_list import count_customers, load_customer_index, replace_all_customers
-from hubtui.store.customers import get_customer
+from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS, demo_settings, replace_all_customers, seed_demo
+from hubtui.store.customer_list import load_customer_index
+from hubtui.store.customers import count_customers, get_customer
 from hubtui.store.db import Database, drop_database, ensure_database
 from hubtui.store.migrate import HEAD_REVISION, alembic_head, current_revision, upgrade_to_head
 from hubtui.store.models import Customer
@@ -171,7 +171,7 @@ async def test_customer_round_trip_keeps_danish_text_and_exact_money(db: Databas
         customer_id = original.id
     assert customer_id is not None
 
-    loaded = await get_customer(db, customer_id)
+    loaded = await get_customer(db.pool, customer_id)
     assert loaded is not None
     for field in ("name", "cvr_number", "address", "city", "postal_code", "country", "phone",
                   "mobile_phone", "email", "website", "invoice_email", "vtiger_id",
@@ -188,7 +188,7 @@ async def test_customer_round_trip_keeps_danish_text_and_exact_money(db: Databas
 
 
 async def test_missing_customer_is_none(db: Database) -> None:
-    assert await get_customer(db, 999_999) is None
+    assert await get_customer(db.pool, 999_999) is None
 
 
 # --- bulk load and the list index -------------------------------------------------------------------
@@ -197,9 +197,9 @@ async def test_missing_customer_is_none(db: Database) -> None:
 async def test_replace_all_customers_and_load_the_index(db: Database) -> None:
     companies = demo_companies(500)
     await replace_all_customers(db, companies)
-    assert await count_customers(db) == 500
+    assert await count_customers(db.pool) == 500
 
-    index = await load_customer_index(db)
+    index = await load_customer_index(db.pool)
     assert len(index) == 500
     by_name = {index.cells(p)[Column.NAME]: index.cells(p) for p in range(len(index))}
     assert set(by_name) == {c.name for c in companies}
@@ -213,7 +213,7 @@ async def test_replace_all_customers_and_load_the_index(db: Database) -> None:
     # The ids in the index are the hub's ids: each opens the right customer.
     some = sorted(range(len(index)), key=lambda p: index.ids[p])[::97]
     for position in some:
-        customer = await get_customer(db, index.ids[position])
+        customer = await get_customer(db.pool, index.ids[position])
         assert customer is not None and customer.name == index.cells(position)[Column.NAME]
     # Money survives the COPY path exactly too.
     rates = {c.name: c.hourly_rate for c in companies}
@@ -226,7 +226,7 @@ async def test_replace_all_customers_replaces(db: Database) -> None:
     await replace_all_customers(db, demo_companies(300))
     fewer = demo_companies(20, seed=7)
     await replace_all_customers(db, fewer)
-    index = await load_customer_index(db)
+    index = await load_customer_index(db.pool)
     assert sorted(index.cells(p)[Column.NAME] for p in range(len(index))) == sorted(c.name for c in fewer)
 
 
@@ -234,7 +234,7 @@ async def test_index_shows_discrepancy_counts_once_checked(db: Database) -> None
     await replace_all_customers(db, demo_companies(10))
     await db.pool.execute("update customer set discrepancy_count = 3 where id = 1")
     await db.pool.execute("update customer set discrepancy_count = 0 where id = 2")
-    index = await load_customer_index(db)
+    index = await load_customer_index(db.pool)
     shown = {index.ids[p]: index.cells(p)[Column.DISCREPANCIES] for p in range(len(index))}
     assert shown[1] == "3" and shown[2] == "0" and shown[3] == ""
 
@@ -247,7 +247,7 @@ async def test_index_keeps_awkward_text_intact(db: Database) -> None:
         replace(base, name="[bold red]x[/", vtiger_id="3x2", economic_customer_number=2, city="Århus"),
     ]
     await replace_all_customers(db, odd)
-    index = await load_customer_index(db)
+    index = await load_customer_index(db.pool)
     cells = {index.cells(p)[Column.VTIGER_ID]: index.cells(p) for p in range(len(index))}
     assert cells["3x2"][Column.NAME] == "[bold red]x[/"
     assert cells["3x2"][Column.CITY] == "Århus"
@@ -285,7 +285,7 @@ async def test_seed_demo_reseeds_on_reset(db: Database) -> None:
 async def test_seed_demo_reseeds_for_a_different_count(db: Database) -> None:
     await seed_demo(db)
     assert await seed_demo(db, customers=300) == 300
-    assert await count_customers(db) == 300
+    assert await count_customers(db.pool) == 300
     assert await names_in_hub(db) == [c.name for c in demo_companies(300)]
     assert await seed_demo(db) == 300  # no count asked: what is there stays
 

@@ -21,8 +21,7 @@ from hubtui.config import Settings
 from hubtui.core.customer_index import Column
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
-from hubtui.services.demo import pointed_at_sandbox
-from hubtui.store.customer_list import replace_all_customers
+from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen

@@ -34,8 +34,7 @@ from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.consistency import ConsistencyService
-from hubtui.services.demo import pointed_at_sandbox
-from hubtui.store.customer_list import replace_all_customers
+from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui import app as app_module
 from hubtui.tui.app import HubApp

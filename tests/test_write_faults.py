@@ -30,7 +30,7 @@ from hubtui.sandbox.faults import Faults, LoggedWrite
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.audit import IN_FLIGHT
 from hubtui.services.consistency import CONFIRMED, ApplyResult, ConsistencyService, outcome_words
-from hubtui.store.customer_list import replace_all_customers
+from hubtui.services.demo import replace_all_customers
 from hubtui.store.db import Database
 from tests.test_export_exactly_once import HoldingProxy
 from tests.test_services_consistency import (

@@ -39,7 +39,6 @@ from hubtui.core.compare import (
     hub_view_of_vtiger,
 )
 from hubtui.core.fields import (
-    FIELDS,
     FieldMapping,
     described_field_map,
     field_label,
@@ -52,20 +51,28 @@ from hubtui.core.memory import collector_paused
 from hubtui.core.normalize import normalize
 from hubtui.core.plan import WritePlan, undo_plan
 from hubtui.core.safety import write_mode
-from hubtui.services.audit import (
-    UNDOES,
+from hubtui.services.audit import get_event, undo_refusal
+from hubtui.store.audit import (
     AuditEntry,
     AuditRecord,
+    Settlement,
     claim_unknown,
-    get_event,
     hold_in_flight,
+    mark_undoing,
     record,
     record_all,
     settle_events,
-    undo_refusal,
     unknown_writes,
 )
+from hubtui.store.customers import (
+    customers_to_compare,
+    get_customer,
+    store_discrepancy_count,
+    store_discrepancy_counts,
+    write_fields,
+)
 from hubtui.store.db import Database
+from hubtui.store.snapshots import RemoteRecord, last_snapshot, save_snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -243,31 +250,27 @@ class ConsistencyService:
         return self._mappings
 
     async def read(self, customer_id: int) -> CustomerReading:
-        hub_row = await self.db.pool.fetchrow(
-            f"select id, {', '.join(FIELDS)}, vtiger_id, economic_customer_number, updated_at::text "
-            "from customer where id = $1",
-            customer_id,
-        )
-        if hub_row is None:
+        customer = await get_customer(self.db.pool, customer_id)
+        if customer is None:
             raise CustomerGone(f"customer {customer_id} no longer exists in the hub")
-        hub = SystemRead("hub", {name: hub_row[name] for name in FIELDS}, modified=hub_row["updated_at"])
+        hub = SystemRead("hub", customer.values, modified=customer.updated_at.isoformat())
         # vTiger's describe (for the field map) runs inside the vTiger branch, so it never delays the others;
         # e-conomic's side of the map does not depend on it.
         # Writes whose outcome is unknown are looked up meanwhile, to be settled by what this read finds.
         (vtiger_read, mappings), economic_read, unsettled = await asyncio.gather(
-            self._read_vtiger(customer_id, hub_row["vtiger_id"]),
-            self._read_economic(customer_id, hub_row["economic_customer_number"], field_map(self.settings)),
+            self._read_vtiger(customer_id, customer.vtiger_id),
+            self._read_economic(customer_id, customer.economic_customer_number, field_map(self.settings)),
             unknown_writes(self.db.pool, customer_id),
         )
         reads = {"hub": hub, "vtiger": vtiger_read, "economic": economic_read}
         comparison = compare_customer(
             hub.values, vtiger_read.values, economic_read.values, mappings, self.settings.trusted_systems
         )
-        if all_linked_read(hub_row["vtiger_id"], hub_row["economic_customer_number"], reads):
+        if all_linked_read(customer.vtiger_id, customer.economic_customer_number, reads):
             # A linked system that could not be read would hide its differences: keep the last real count.
-            await self._store_count(customer_id, comparison)
-        reading = CustomerReading(customer_id, hub_row["name"], hub_row["vtiger_id"],
-                                  hub_row["economic_customer_number"], reads, comparison)
+            await store_discrepancy_count(self.db.pool, customer_id, comparison.discrepancy_count)
+        reading = CustomerReading(customer_id, customer.name, customer.vtiger_id,
+                                  customer.economic_customer_number, reads, comparison)
         if unsettled:
             reading.settled = await self._settle(reading, unsettled)
         return reading
@@ -319,34 +322,17 @@ class ConsistencyService:
     async def _unavailable(self, system: str, remote_id: str, reason: str,
                            mappings: tuple[FieldMapping, ...]) -> SystemRead:
         log.warning("%s unavailable for %s: %s", system, remote_id, reason)
-        row = await self.db.pool.fetchrow(
-            "select values, read_at from remote_snapshot where system = $1 and remote_id = $2",
-            system, remote_id,
-        )
-        cached = None
-        if row is not None:
-            values = json.loads(row["values"])
-            view = hub_view_of_vtiger if system == "vtiger" else hub_view_of_economic
-            cached = view(values, mappings)
-        return SystemRead(system, None, reason=reason, cached=cached,
-                          cached_at=row["read_at"] if row is not None else None)
+        snapshot = await last_snapshot(self.db.pool, system, remote_id)
+        if snapshot is None:
+            return SystemRead(system, None, reason=reason)
+        view = hub_view_of_vtiger if system == "vtiger" else hub_view_of_economic
+        return SystemRead(system, None, reason=reason, cached=view(snapshot.values, mappings),
+                          cached_at=snapshot.read_at)
 
     async def _remember(self, system: str, remote_id: str, customer_id: int, values: dict[str, Any],
                         modified: object) -> None:
-        await self.db.pool.execute(
-            "insert into remote_snapshot (system, remote_id, customer_id, values, remote_modified, read_at) "
-            "values ($1, $2, $3, $4::jsonb, $5, now()) on conflict (system, remote_id) do update set "
-            "customer_id = excluded.customer_id, values = excluded.values, "
-            "remote_modified = excluded.remote_modified, read_at = excluded.read_at",
-            system, remote_id, customer_id, json.dumps(values, default=str, ensure_ascii=False),
-            str(modified) if modified else None,
-        )
-
-    async def _store_count(self, customer_id: int, comparison: CustomerComparison) -> None:
-        await self.db.pool.execute(
-            "update customer set discrepancy_count = $2, checked_at = now() where id = $1",
-            customer_id, comparison.discrepancy_count,
-        )
+        await save_snapshots(self.db.pool, system, [
+            RemoteRecord(remote_id, customer_id, values, str(modified) if modified else None)])
 
     async def apply(self, reading: CustomerReading, plan: WritePlan, *, event_type: str = "field_sync",
                     only: Iterable[str] | None = None) -> ApplyResult:
@@ -366,8 +352,8 @@ class ConsistencyService:
             hub, ids = await begun  # a failed begin failed every writer before it sent anything
             outcomes = dict(zip(remote, answers, strict=True))
             done = {s: r for s, r in outcomes.items() if isinstance(r, SystemResult)}
-            await settle_events(conn, [(ids[s], r.outcome, r.message or None, r.log_id) for s, r in done.items()],
-                                release=True)
+            await settle_events(conn, [Settlement(ids[s], r.outcome, r.message or None, r.log_id)
+                                       for s, r in done.items()], release=True)
         for system, outcome in done.items():
             outcome.audit_id = ids[system]
         error = next((answer for answer in answers if isinstance(answer, BaseException)), None)
@@ -405,26 +391,13 @@ class ConsistencyService:
     async def _write_hub(self, conn: asyncpg.Connection, reading: CustomerReading, plan: WritePlan,
                          event_type: str) -> SystemResult:
         """The hub's change and its audit event, in the caller's transaction: never one without the other."""
-        changes = plan.hub
         before, _ = plan.audit_values("hub")
         fields = self._fields(plan, "hub")
-        values = list(changes.values())
-        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=2))
-        # Guarded field by field: if anyone changed one of these fields since it was read (hubtui or psql),
-        # nothing is written. A blank stored value was read as empty (None).
-        first_guard = len(changes) + 2
-        guards = " and ".join(
-            f"(case when ${n}::text is null then nullif(btrim({name}), '') is null else {name} = ${n} end)"
-            for n, name in enumerate(changes, start=first_guard)
-        )
-        status = await conn.execute(
-            f"update customer set {assignments}, updated_at = now() where id = $1 and {guards}",
-            reading.customer_id, *values, *(before[name] for name in changes),
-        )
-        if status.endswith(" 0"):
+        # Guarded field by field: if anyone changed one of these fields since it was read, nothing is written.
+        if not await write_fields(conn, reading.customer_id, plan.hub, before):
             result = SystemResult("hub", "changed", fields, "the hub record was changed since you looked")
         else:
-            result = SystemResult("hub", "written", fields, payload=dict(changes))
+            result = SystemResult("hub", "written", fields, payload=dict(plan.hub))
         result.audit_id = await record(conn, self._audit_record(reading, plan, result, event_type))
         return result
 
@@ -534,7 +507,7 @@ class ConsistencyService:
                                             "write it again from the customer's diff if it is still wanted")
                 settled[event.id] = SystemResult(system, outcome, {n: (before[n], after[n]) for n in before},
                                                  message, log_id=event.remote_log_id, audit_id=event.id)
-            await settle_events(conn, [(i, r.outcome, r.message, r.log_id) for i, r in settled.items()])
+            await settle_events(conn, [Settlement(i, r.outcome, r.message, r.log_id) for i, r in settled.items()])
         for result in settled.values():
             log.info("settled audit event %s (%s): %s", result.audit_id, result.system, result.outcome)
         return settled
@@ -615,10 +588,7 @@ class ConsistencyService:
             plan = preview.plan
         result = await self.apply(preview.reading, plan, event_type="undo")
         ids = [outcome.audit_id for outcome in result.results.values() if outcome.audit_id is not None]
-        await self.db.pool.execute(
-            f"update audit_event set after = coalesce(after, '{{}}'::jsonb) || jsonb_build_object('{UNDOES}', $1::int) "
-            "where id = any($2::int[])", event_id, ids,
-        )
+        await mark_undoing(self.db.pool, ids, event_id)
         return result
 
 
@@ -722,10 +692,7 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
     columns = vtiger_account_columns(mappings) if service.field_map_checked else ["*"]
     wanted = list(customer_ids) if customer_ids is not None else None
     report("reading the hub, vTiger and e-conomic", 0, None)
-    hub_read = asyncio.create_task(service.db.pool.fetch(
-        f"select id, {', '.join(FIELDS)}, vtiger_id, economic_customer_number from customer "
-        "where $1::int[] is null or id = any($1) order by id", wanted,
-    ))
+    hub_read = asyncio.create_task(customers_to_compare(service.db.pool, wanted))
     vtiger_rows, economic_rows = await asyncio.gather(
         _bulk(service.vtiger.query(vtql_select("Accounts", columns), bulk=True), "vTiger"),
         _bulk(service.economic.customers(), "e-conomic"),
@@ -742,7 +709,7 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
         for message in incomplete.values():
             log.warning("fleet check incomplete: %s", message)
         return FleetCheck([], available, reasons, time.perf_counter() - started, incomplete)
-    hub_rows = await hub_read
+    hub_customers = await hub_read
     accounts = {} if isinstance(vtiger_rows, str) else {a.get("id"): without_nul(a) for a in vtiger_rows}
     books = {} if isinstance(economic_rows, str) else {
         c.get("customerNumber"): without_nul(c) for c in economic_rows
@@ -750,39 +717,34 @@ async def check_fleet(service: ConsistencyService, progress: Progress | None = N
     trusted = service.settings.trusted_systems
     checks: list[CustomerCheck] = []
     kept = {"vtiger": 0, "economic": 0}  # customers linked to a system that could not be read
-    total = len(hub_rows)
+    total = len(hub_customers)
     # Thousands of live dicts would set off full garbage collections that free nothing.
     with collector_paused():
-        for done, row in enumerate(hub_rows, start=1):
-            hub = {name: row[name] for name in FIELDS}
-            account = accounts.get(row["vtiger_id"]) if row["vtiger_id"] else None
-            customer = books.get(row["economic_customer_number"]) if row["economic_customer_number"] else None
+        for done, row in enumerate(hub_customers, start=1):
+            account = accounts.get(row.vtiger_id) if row.vtiger_id else None
+            customer = books.get(row.economic_customer_number) if row.economic_customer_number else None
             comparison = compare_customer(
-                hub,
+                row.values,
                 hub_view_of_vtiger(account, mappings) if account is not None else None,
                 hub_view_of_economic(customer, mappings) if customer is not None else None,
                 mappings,
                 trusted,
             )
             compared = True
-            if row["vtiger_id"] and not available["vtiger"]:
+            if row.vtiger_id and not available["vtiger"]:
                 kept["vtiger"] += 1
                 compared = False
-            if row["economic_customer_number"] and not available["economic"]:
+            if row.economic_customer_number and not available["economic"]:
                 kept["economic"] += 1
                 compared = False
-            checks.append(CustomerCheck(row["id"], row["name"], comparison, compared))
+            checks.append(CustomerCheck(row.id, row.name, comparison, compared))
             if done % 250 == 0:
                 # ~20 ms of comparing at a time, so keys typed meanwhile are answered without a noticeable wait.
                 report("comparing", done, total)
                 await asyncio.sleep(0)
     report("saving the counts", total, total)
-    stored = [c for c in checks if c.compared]
-    await service.db.pool.execute(
-        "update customer c set discrepancy_count = v.count, checked_at = now() "
-        "from unnest($1::int[], $2::int[]) as v(id, count) where c.id = v.id",
-        [c.customer_id for c in stored], [c.comparison.discrepancy_count for c in stored],
-    )
+    await store_discrepancy_counts(
+        service.db.pool, {c.customer_id: c.comparison.discrepancy_count for c in checks if c.compared})
     incomplete = {system: _incomplete(system, reasons[system], count) for system, count in kept.items() if count}
     for message in incomplete.values():
         log.warning("fleet check incomplete: %s", message)

@@ -28,7 +28,6 @@ How an import run behaves, and why:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -44,9 +43,17 @@ from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
 from hubtui.connectors.vtiger import VtigerClient, vtql_quote, vtql_select
 from hubtui.core.billing import parse_minutes, truthy
-from hubtui.core.fields import described_field_map, hub_values_from_vtiger, vtiger_account_columns, without_nul
-from hubtui.services.audit import AuditRecord, record
+from hubtui.core.fields import FIELDS, described_field_map, hub_values_from_vtiger, vtiger_account_columns, without_nul
+from hubtui.store.audit import AuditRecord, record
+from hubtui.store.customers import (
+    NewCustomer,
+    holders_of_economic_numbers,
+    ids_by_vtiger_id,
+    insert_linked_customers,
+)
 from hubtui.store.db import Database
+from hubtui.store.imports import ImportedTimelog, advance_watermark, insert_pending_entries, lock_import, watermark
+from hubtui.store.snapshots import RemoteRecord, save_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +223,8 @@ def _report(progress: Progress | None, done: int, total: int | None) -> None:
         progress(done, total)
 
 
-async def _lock(conn: asyncpg.Connection, key: str) -> None:
-    # Transaction-scoped: released by commit or rollback, whatever happens to the process.
-    await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"hubtui.import:{key}")
-
-
 async def _stored_watermark(conn: asyncpg.Connection, key: str) -> str | None:
-    value = await conn.fetchval("select value from sync_state where key = $1", key)
+    value = await watermark(conn, key)
     if value is None:
         return None
     if not _VTIGER_TIME.fullmatch(value):
@@ -232,16 +234,8 @@ async def _stored_watermark(conn: asyncpg.Connection, key: str) -> str | None:
 
 
 async def _advance_watermark(conn: asyncpg.Connection, key: str, value: str | None) -> None:
-    if value is None:
-        return
-    # Only forward: a full re-import, or a slower concurrent run, must never move it back.
-    await conn.execute(
-        "insert into sync_state (key, value, updated_at) values ($1, $2, now()) "
-        "on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at "
-        "where sync_state.value < excluded.value",
-        key,
-        value,
-    )
+    if value is not None:
+        await advance_watermark(conn, key, value)
 
 
 async def _audit(
@@ -280,23 +274,6 @@ async def _audit_failure(
         log.warning("could not record the failed %s in the audit log: %s", event_type, audit_error)
 
 
-async def _linked_customers(conn: asyncpg.Connection) -> dict[str, int]:
-    """Every hub customer's id by vTiger id, read once per run.
-
-    One scan beats a lookup per page: while a big import fills a fresh table the planner's statistics
-    still say "empty", and a per-page `= any(...)` lookup then scans the whole growing table every page.
-    """
-    rows = await conn.fetch("select vtiger_id, id from customer where vtiger_id is not null")
-    return {row["vtiger_id"]: row["id"] for row in rows}
-
-
-async def _customer_ids(conn: asyncpg.Connection, vtiger_ids: Sequence[str]) -> dict[str, int]:
-    rows = await conn.fetch(
-        "select vtiger_id, id from customer where vtiger_id = any($1::text[])", list(vtiger_ids)
-    )
-    return {row["vtiger_id"]: row["id"] for row in rows}
-
-
 @asynccontextmanager
 async def _import_run(db: Database, event_type: str, entity_id: str, watermark_key: str,
                       summary: CustomerImportSummary | TimelogImportSummary
@@ -306,7 +283,7 @@ async def _import_run(db: Database, event_type: str, entity_id: str, watermark_k
     previous: str | None = None
     try:
         async with db.pool.acquire() as conn, conn.transaction():
-            await _lock(conn, watermark_key)
+            await lock_import(conn, watermark_key)
             previous = await _stored_watermark(conn, watermark_key)
             yield conn, previous
             await _audit(conn, event_type=event_type, entity_id=entity_id, outcome="ok",
@@ -332,7 +309,7 @@ async def import_customers(
     summary = CustomerImportSummary(full=full)
     async with _import_run(db, "import_customers", "vtiger.accounts", ACCOUNTS_WATERMARK, summary) as (conn, previous):
         newest = previous
-        known = await _linked_customers(conn)
+        known = await ids_by_vtiger_id(conn)  # read once per run, kept up to date by each page
         _report(progress, 0, None)
         statement = await accounts_statement(vtiger, settings, None if full else previous)
         # A first import reads every account: a whole first round of pages costs at most a few requests
@@ -344,36 +321,6 @@ async def import_customers(
         summary.watermark = newest
     _report(progress, summary.read, summary.read)
     return summary
-
-
-@dataclass(slots=True)
-class _NewCustomer:
-    vtiger_id: str
-    name: str
-    values: dict[str, str | None]
-    economic_number: int | None
-
-
-_CUSTOMER_COLUMNS = (
-    "cvr_number", "address", "city", "postal_code", "country", "phone", "mobile_phone", "email",
-    "website", "invoice_email",
-)
-_INSERT_CUSTOMERS = (
-    f"insert into customer (name, {', '.join(_CUSTOMER_COLUMNS)}, vtiger_id, economic_customer_number) "
-    f"select * from unnest({', '.join(f'${n}::text[]' for n in range(1, len(_CUSTOMER_COLUMNS) + 3))}, "
-    f"${len(_CUSTOMER_COLUMNS) + 3}::int[]) "
-    # No conflict target: a vTiger id another run just imported, and an e-conomic number another customer
-    # already has, are both left alone; the caller tells the two apart afterwards.
-    "on conflict do nothing returning vtiger_id, id"
-)
-_UPSERT_SNAPSHOTS = (
-    "insert into remote_snapshot (system, remote_id, customer_id, values, remote_modified, read_at) "
-    "select $1, t.remote_id, t.customer_id, t.values::jsonb, t.remote_modified, now() "
-    "from unnest($2::text[], $3::int[], $4::text[], $5::text[]) "
-    "as t(remote_id, customer_id, values, remote_modified) "
-    "on conflict (system, remote_id) do update set customer_id = excluded.customer_id, "
-    "values = excluded.values, remote_modified = excluded.remote_modified, read_at = excluded.read_at"
-)
 
 
 async def _store_accounts(
@@ -398,7 +345,7 @@ async def _store_accounts(
     linked = {vtiger_id: known[vtiger_id] for vtiger_id in ids if vtiger_id in known}
     summary.already_in_hub += len(linked)
 
-    candidates: list[_NewCustomer] = []
+    candidates: list[NewCustomer] = []
     number_field = settings.vtiger_economic_number_field
     for vtiger_id in ids:
         if vtiger_id in linked:
@@ -414,20 +361,18 @@ async def _store_accounts(
             summary.warnings.append(ImportProblem(
                 vtiger_id, f"'{name}': e-conomic number {problem} (field {number_field}, setting "
                            "VTIGER_ECONOMIC_NUMBER_FIELD); imported without one"))
-        candidates.append(_NewCustomer(vtiger_id, name, values, number))
+        candidates.append(NewCustomer(name=name, **{column: values.get(column) for column in FIELDS[1:]},
+                                      vtiger_id=vtiger_id, economic_customer_number=number))
 
     if candidates:
-        columns: list[list[Any]] = [[c.name for c in candidates]]
-        columns += [[c.values.get(column) for c in candidates] for column in _CUSTOMER_COLUMNS]
-        columns += [[c.vtiger_id for c in candidates], [c.economic_number for c in candidates]]
-        created = {row["vtiger_id"]: row["id"] for row in await conn.fetch(_INSERT_CUSTOMERS, *columns)}
+        created = await insert_linked_customers(conn, candidates)
         summary.created += len(created)
         linked.update(created)
         known.update(created)
         refused = [c for c in candidates if c.vtiger_id not in created]
         if refused:
             # Only without the advisory lock (another code path) could a concurrent run have taken them.
-            racing = await _customer_ids(conn, [c.vtiger_id for c in refused])
+            racing = await ids_by_vtiger_id(conn, [c.vtiger_id or "" for c in refused])
             summary.already_in_hub += len(racing)
             linked.update(racing)
             known.update(racing)
@@ -435,46 +380,33 @@ async def _store_accounts(
             if conflicting:
                 await _explain_refused(conn, conflicting, summary, number_field)
 
-    await conn.execute(
-        _UPSERT_SNAPSHOTS,
-        SYSTEM,
-        ids,
-        [linked.get(vtiger_id) for vtiger_id in ids],
-        [
-            json.dumps(without_nul(dict(accounts[vtiger_id])), ensure_ascii=False, default=str)
-            for vtiger_id in ids
-        ],
-        [str(accounts[vtiger_id].get("modifiedtime") or "") or None for vtiger_id in ids],
-    )
+    await save_snapshots(conn, SYSTEM, [
+        RemoteRecord(vtiger_id, linked.get(vtiger_id), without_nul(dict(accounts[vtiger_id])),
+                     str(accounts[vtiger_id].get("modifiedtime") or "") or None)
+        for vtiger_id in ids
+    ])
     return newest
 
 
 async def _explain_refused(
-    conn: asyncpg.Connection, refused: Sequence[_NewCustomer], summary: CustomerImportSummary,
+    conn: asyncpg.Connection, refused: Sequence[NewCustomer], summary: CustomerImportSummary,
     number_field: str,
 ) -> None:
     """New accounts the insert left out: their e-conomic number already belongs to another hub customer."""
-    numbers = [c.economic_number for c in refused if c.economic_number is not None]
-    holders = {
-        row["economic_customer_number"]: row
-        for row in await conn.fetch(
-            "select id, name, vtiger_id, economic_customer_number from customer "
-            "where economic_customer_number = any($1::int[])",
-            numbers,
-        )
-    }
+    numbers = [c.economic_customer_number for c in refused if c.economic_customer_number is not None]
+    holders = await holders_of_economic_numbers(conn, numbers)
     for candidate in refused:
-        holder = holders.get(candidate.economic_number)
+        holder = holders.get(candidate.economic_customer_number or 0)
         if holder is None:
             reason = f"'{candidate.name}' conflicts with an existing hub customer"
         else:
-            linked = f", vTiger {holder['vtiger_id']}" if holder["vtiger_id"] else ", not linked to vTiger"
+            linked = f", vTiger {holder.vtiger_id}" if holder.vtiger_id else ", not linked to vTiger"
             reason = (
-                f"'{candidate.name}': e-conomic number {candidate.economic_number} ({number_field}) already "
-                f"belongs to hub customer #{holder['id']} '{holder['name']}'{linked} — link or correct them "
+                f"'{candidate.name}': e-conomic number {candidate.economic_customer_number} ({number_field}) "
+                f"already belongs to hub customer #{holder.id} '{holder.name}'{linked} — link or correct them "
                 "by hand, then run `hubtui sync customers --full`"
             )
-        summary.skipped.append(ImportProblem(candidate.vtiger_id, reason))
+        summary.skipped.append(ImportProblem(candidate.vtiger_id or "?", reason))
 
 
 async def import_timelogs(
@@ -495,7 +427,7 @@ async def import_timelogs(
         fields = await vtiger.check_timelog_fields()
         newest = previous
         hold: _Hold = _Hold()
-        customers = await _linked_customers(conn)
+        customers = await ids_by_vtiger_id(conn)
         _report(progress, 0, None)
         statement = _changed_since(settings.vtiger_timelog_module, None if full else previous)
         names: dict[str, str] = {}
@@ -530,15 +462,6 @@ class _Hold:
         if self.earliest is not None and (newest is None or self.earliest < newest):
             return self.earliest
         return newest
-
-
-_INSERT_TIME_ENTRIES = (
-    "insert into time_entry (remote_id, customer_id, contact, work_date, duration_minutes, billable, "
-    "description, related_case, status) "
-    "select t.*, 'pending' from unnest($1::text[], $2::int[], $3::text[], $4::date[], $5::int[], "
-    "$6::bool[], $7::text[], $8::text[]) as t "
-    "on conflict (remote_id) do nothing returning remote_id"
-)
 
 
 def _field_text(row: Mapping[str, Any], fields: Mapping[str, str], what: str) -> str:
@@ -593,7 +516,7 @@ async def _store_timelogs(
     ids = sorted(timelogs, key=_record_order)
 
     newest: str | None = None
-    entries: list[tuple[str, int, str | None, date, int, bool, str, str | None]] = []
+    entries: list[ImportedTimelog] = []
     for remote_id in ids:
         row = timelogs[remote_id]
         modified = _modified(row)
@@ -613,7 +536,7 @@ async def _store_timelogs(
             summary.skipped.append(ImportProblem(remote_id, reason))
             continue
         billable_text = _field_text(row, fields, "billable")
-        entries.append((
+        entries.append(ImportedTimelog(
             remote_id,
             customer_id,
             _named(names, _field_text(row, fields, "contact_id")),
@@ -624,9 +547,7 @@ async def _store_timelogs(
             _named(names, _field_text(row, fields, "case_id")),
         ))
 
-    if entries:
-        columns = [list(column) for column in zip(*entries, strict=True)]
-        created = len(await conn.fetch(_INSERT_TIME_ENTRIES, *columns))
-        summary.created += created
-        summary.already_imported += len(entries) - created
+    created = await insert_pending_entries(conn, entries)
+    summary.created += created
+    summary.already_imported += len(entries) - created
     return newest

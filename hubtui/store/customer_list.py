@@ -1,4 +1,4 @@
-"""Bulk customer reads and writes on the raw driver: the list index (100k rows) and COPY-based seeding.
+"""Bulk customer reads and writes on the raw driver: the list index (100k rows) and COPY-based loading.
 
 These skip SQLAlchemy on purpose: its per-row processing would cost more than the query itself.
 """
@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
+
 from hubtui.core.customer_index import TEXT_COLUMNS, CustomerIndex
-from hubtui.sandbox.demo_data import DemoCompany
-from hubtui.store.db import Database
+from hubtui.store.customers import NEW_CUSTOMER_COLUMNS, NewCustomer
+
+Conn = asyncpg.Connection | asyncpg.Pool
 
 
 def _index_query() -> str:
@@ -25,30 +28,23 @@ def _index_query() -> str:
 
 _INDEX_QUERY = _index_query()
 
-COPY_COLUMNS = (
-    "name", "cvr_number", "address", "city", "postal_code", "country", "phone", "mobile_phone", "email",
-    "website", "invoice_email", "vtiger_id", "economic_customer_number", "hourly_rate",
-)
 ALL_TABLES = "customer, remote_snapshot, time_entry, billing_order, order_line, audit_event, sync_state"
 
 
-async def load_customer_index(db: Database, first: int | None = None) -> CustomerIndex:
+async def load_customer_index(conn: Conn, first: int | None = None) -> CustomerIndex:
     """All customers in name order, or only the `first` few (what the list shows while the rest loads)."""
     query = _INDEX_QUERY if first is None else f"{_INDEX_QUERY} limit {int(first)}"
-    records = await db.pool.fetch(query)
+    records = await conn.fetch(query)
     return CustomerIndex((record[0], record[1], record[2]) for record in records)
 
 
-async def count_customers(db: Database) -> int:
-    return int(await db.pool.fetchval("select count(*) from customer"))
-
-
-async def replace_all_customers(db: Database, companies: Sequence[DemoCompany]) -> None:
-    """Empty the hub and load `companies` with COPY (100k rows in about a second)."""
-    async with db.pool.acquire() as conn, conn.transaction():
+async def replace_everything(conn: asyncpg.Connection, customers: Sequence[NewCustomer]) -> None:
+    """Empty every hub table and load `customers` with COPY (100k rows in about a second); ids restart at 1
+    in the given order."""
+    async with conn.transaction():
         await conn.execute(f"truncate {ALL_TABLES} restart identity cascade")
         await conn.copy_records_to_table(
             "customer",
-            records=[tuple(getattr(c, column) for column in COPY_COLUMNS) for c in companies],
-            columns=COPY_COLUMNS,
+            records=[tuple(getattr(c, column) for column in NEW_CUSTOMER_COLUMNS) for c in customers],
+            columns=NEW_CUSTOMER_COLUMNS,
         )

@@ -6,6 +6,7 @@ import gc
 import logging
 import time
 from datetime import UTC, datetime
+from functools import cached_property
 
 from rich.text import Text
 from textual import on, work
@@ -15,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Input, ProgressBar, Static
 
 from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
-from hubtui.store.customer_list import load_customer_index
+from hubtui.services.customer_list import CustomerListService
 from hubtui.tui.format import age
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.text import printable
@@ -86,6 +87,10 @@ class CustomerListScreen(HubScreen):
         yield Static(labels("loading"), id="status")
         yield Footer()
 
+    @cached_property
+    def customers(self) -> CustomerListService:
+        return CustomerListService(self.hub.db)
+
     @property
     def table(self) -> CustomerTable:
         return self.query_one(CustomerTable)
@@ -107,14 +112,14 @@ class CustomerListScreen(HubScreen):
         started = time.perf_counter()
         if not self.loaded:
             # Draw the first screenful at once; at 100k customers the whole index takes a moment longer.
-            self.index = await load_customer_index(self.hub.db, first=FIRST_PAGE)
+            self.index = await self.customers.index(first=FIRST_PAGE)
             self.apply_view()
-        self.index = await load_customer_index(self.hub.db)
+        self.index = await self.customers.index()
         # The index lives as long as the screen: keep its ~300,000 objects out of the garbage collector's
         # rounds, which otherwise stall a keystroke now and then. (It holds no cycles, so a replaced index is
         # still freed by reference counting.)
         gc.freeze()
-        self.last_checked = await self.hub.db.pool.fetchval("select max(checked_at) from customer")
+        self.last_checked = await self.customers.last_checked()
         self.loaded = True
         log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
         self.apply_view()
