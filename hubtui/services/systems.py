@@ -12,6 +12,7 @@ from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.safety import write_mode
 from hubtui.store.db import Database
+from hubtui.store.status import hub_facts
 
 
 @dataclass
@@ -36,11 +37,10 @@ def _vtiger_budget(reply: dict[str, Any]) -> str:
 
 async def hub_status(db: Database) -> SystemStatus:
     try:
-        version = await db.pool.fetchval("select current_setting('server_version')")
-        customers = await db.pool.fetchval("select count(*) from customer")
+        facts = await hub_facts(db.pool)
     except Exception as error:  # any database failure is shown, not raised
         return SystemStatus("hub", False, error=str(error))
-    return SystemStatus("hub", True, who=f"PostgreSQL {version}, {customers:,} customers")
+    return SystemStatus("hub", True, who=f"PostgreSQL {facts.server_version}, {facts.customers:,} customers")
 
 
 async def vtiger_status(settings: Settings, client: VtigerClient) -> SystemStatus:
