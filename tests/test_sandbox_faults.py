@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hubtui_process import clean_environment, run_hubtui
 
 from hubtui.sandbox.faults import EconomicFaults, VtigerFaults, faults_from_options
 from hubtui.sandbox.server import (
@@ -21,7 +22,6 @@ from hubtui.sandbox.server import (
     SandboxOptions,
     serve_sandboxes,
 )
-from tests.hubtui_process import clean_environment, run_hubtui
 
 KINDS = ("500", "timeout", "malformed", "reset")
 ECONOMIC_ERROR_KEYS = {"message", "errorCode", "developerHint", "logId", "httpStatusCode", "logTime"}

@@ -22,15 +22,26 @@ from typing import Any
 
 import httpx
 import pytest
+from consistency_data import (
+    CLEAN,
+    COMPANIES,
+    ECONOMIC_NAMES,
+    FAST_RETRY,
+    HUB_COMPANIES,
+    LIVE,
+    THREE_FIELDS,
+    VTIGER_NAMES,
+    audit_rows,
+    company,
+    custom_plan,
+)
 
 from hubtui.config import Settings
-from hubtui.connectors.base import RetryPolicy
 from hubtui.connectors.economic import EconomicClient, customer_put_body
 from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.compare import NOT_IN_SYSTEM
 from hubtui.core.fields import SYSTEMS
-from hubtui.core.plan import FieldChoice, WritePlan, build_plan
-from hubtui.sandbox.demo_data import DemoCompany, demo_companies
+from hubtui.core.plan import FieldChoice, build_plan
 from hubtui.sandbox.faults import EconomicFaults, LoggedWrite, VtigerFaults
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX, RemoteData, build_remote_data
 from hubtui.sandbox.server import (
@@ -47,7 +58,6 @@ from hubtui.services.consistency import (
     ApplyResult,
     ConsistencyService,
     CustomerGone,
-    CustomerReading,
     UndoRefused,
     check_fleet,
     safety_label,
@@ -56,14 +66,9 @@ from hubtui.services.demo import replace_all_customers
 from hubtui.services.rates import HourlyRates
 from hubtui.store.db import Database
 
-COMPANIES = 40
 FLEET_COMPANIES = 300
-FAST_RETRY = RetryPolicy(wait_base=0.01, wait_max=0.02, max_retry_after=0.05)
-LIVE = {"economic_read_only": False, "economic_dry_run": False}
 
-HUB_COMPANIES = demo_companies(COMPANIES)  # the sandboxes are built from the same companies
 # Hub id = company index + 1 (COPY keeps the order, `restart identity` starts at 1).
-CLEAN = 1  # index 0: nothing planted, the three systems agree
 VTIGER_ADDRESS = 8  # index 7: vTiger has another street
 ECONOMIC_CITY = 10  # index 9: e-conomic has another city
 VTIGER_EMAIL = 11  # index 10: vTiger has another general e-mail (a field e-conomic lacks)
@@ -72,10 +77,6 @@ ECONOMIC_INVOICE_EMAIL = 16  # index 15: e-conomic has another invoice e-mail
 ECONOMIC_ADDRESS = 19  # index 18: vTiger phone formatted "+45…", e-conomic another street
 MISSING_FROM_ECONOMIC = MISSING_FROM_ECONOMIC_INDEX + 1
 
-# Three changes for the clean customer, so every system gets three fields in its one write.
-THREE_FIELDS = {"city": "Nyborg", "phone": "11 22 33 44", "website": "www.nyt-domæne.dk"}
-VTIGER_NAMES = {"city": "bill_city", "phone": "phone", "website": "website"}
-ECONOMIC_NAMES = {"city": "city", "phone": "telephoneAndFaxNumber", "website": "website"}
 
 Make = Callable[..., Awaitable[ConsistencyService]]
 
@@ -142,10 +143,6 @@ def _maker(db: Database, running: RunningSandbox, tmp_path: Path, stack: AsyncEx
 
 # ------------------------------------------------------------------------------------------------- helpers
 
-def company(customer_id: int) -> DemoCompany:
-    return HUB_COMPANIES[customer_id - 1]
-
-
 def real_differences(data: RemoteData) -> dict[str, set[str]]:
     """vTiger id → hub fields with a planted *real* difference (formatting ones must not show)."""
     found: dict[str, set[str]] = {}
@@ -190,17 +187,6 @@ def nulls(value: Any, path: str = "") -> list[str]:
 
 async def hub_row(db: Database, customer_id: int) -> dict[str, Any]:
     return dict(await db.pool.fetchrow("select * from customer where id = $1", customer_id))
-
-
-async def audit_rows(db: Database, event_type: str | None = None) -> list[dict[str, Any]]:
-    rows = await db.pool.fetch(
-        "select * from audit_event where $1::text is null or event_type = $1 order by id", event_type)
-    return [{**row, "before": json.loads(row["before"]) if row["before"] else None,
-             "after": json.loads(row["after"]) if row["after"] else None} for row in rows]
-
-
-def custom_plan(reading: CustomerReading, values: dict[str, str]) -> WritePlan:
-    return build_plan(reading.comparison, [FieldChoice.custom(f, v) for f, v in values.items()])
 
 
 def reset_logs(running: RunningSandbox) -> None:

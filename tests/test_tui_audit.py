@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sandbox_hub import COMPANIES, LIVE, N, seeded
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from tui_pilot import notes, screen_text, start, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -18,8 +20,6 @@ from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.audit import AuditScreen
 from hubtui.tui.screens.dialogs import ConfirmUndo
-from tests.test_tui_customers import start, wait_for
-from tests.test_tui_diff import COMPANIES, LIVE, N, notes, screen_text, seeded
 
 SIZE = (120, 34)
 CUSTOMER = 1  # company index 0: nothing planted, the three systems agree

@@ -5,17 +5,14 @@ No remote system is configured here, so the diff shows the hub's values with vTi
 
 from __future__ import annotations
 
-import io
 import re
-import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
-from rich.console import Console
 from textual.command import CommandPalette
 from textual.pilot import Pilot
+from tui_pilot import assert_no_raw_control, screen_text, start, visible, wait_for
 
 from hubtui.config import Settings
 from hubtui.core.customer_index import Column
@@ -31,7 +28,6 @@ from hubtui.tui.widgets.customer_table import CustomerTable
 
 SIZE = (100, 30)
 COMPANIES = demo_companies(200)
-RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what must never reach the terminal from data
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -41,37 +37,6 @@ async def seed(db: Database, extra: list[DemoCompany] | None = None) -> list[Dem
     companies = [*COMPANIES, *(extra or [])]
     await replace_all_customers(db, companies)
     return companies
-
-
-async def wait_for(
-    pilot: Pilot[None], condition: Callable[[], bool], what: str, within: float = 10.0
-) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await pilot.pause(0.02)
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-
-
-def render(app: HubApp) -> tuple[str, str]:
-    """The screen as plain text and as the SVG export_screenshot() makes, from one rendering."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(clear=False), console.export_svg(clear=False)
-
-
-def screen_text(app: HubApp) -> str:
-    return render(app)[0]
-
-
-def list_screen(app: HubApp) -> CustomerListScreen:
-    screen = app.screen
-    assert isinstance(screen, CustomerListScreen), f"expected the customer list, got {screen!r}"
-    return screen
 
 
 async def opened(pilot: Pilot[None], what: str = "the customer to open") -> DiffScreen:
@@ -90,13 +55,6 @@ async def focus_field(pilot: Pilot[None], diff: DiffScreen, field: str) -> None:
             return
         await pilot.press("j")
     raise AssertionError(f"no {field} row on the diff screen")
-
-
-async def start(pilot: Pilot[None]) -> CustomerListScreen:
-    app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen) and app.screen.loaded,
-                   "the customer list to load")
-    return list_screen(app)  # type: ignore[arg-type]
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
@@ -612,19 +570,6 @@ def hostile_companies() -> list[DemoCompany]:
         replace(base, name=HOSTILE["ansi"], vtiger_id="9x3", economic_customer_number=90_003,
                 address="Gade \x1b]0;pwned\x07 1"),
     ]
-
-
-def visible(value: str) -> str:
-    """What a name with control bytes must look like on screen: each byte as a visible symbol."""
-    value = re.sub(r"[\x00-\x1f]", lambda m: chr(0x2400 + ord(m.group())), value)
-    return value.replace("\x7f", "␡").replace("\x9b", "�")
-
-
-def assert_no_raw_control(app: HubApp) -> None:
-    text, svg = render(app)
-    assert not RAW_CONTROL.search(text), repr(RAW_CONTROL.search(text))
-    assert not RAW_CONTROL.search(svg)
-    assert not RAW_CONTROL.search(app.export_screenshot())
 
 
 async def test_markup_and_escape_bytes_in_data_show_literally(db: Database, settings: Settings) -> None:

@@ -12,7 +12,6 @@ system, so that each system has exactly one field to write:
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -20,17 +19,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from sandbox_hub import COMPANIES, LIVE, N, seeded
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+from tui_pilot import assert_no_raw_control, notes, screen_text, start, visible, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.fields import FIELDS
 from hubtui.core.plan import FieldChoice, build_plan
-from hubtui.sandbox.demo_data import DemoCompany, demo_companies
+from hubtui.sandbox.demo_data import DemoCompany
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.consistency import ConsistencyService
@@ -41,17 +41,13 @@ from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.screens.diff import DiffScreen
-from tests.test_tui_customers import assert_no_raw_control, start, visible, wait_for
 
 SIZE = (100, 30)
-N = 40
-COMPANIES = demo_companies(N)
 VTIGER_STREET = 7  # planted: vTiger has another street
 THREE = 18  # planted: e-conomic has another street; `three_discrepancies` adds a city and a phone
 MISSING = MISSING_FROM_ECONOMIC_INDEX  # not in e-conomic at all
 WRONG_CITY = "Forkert By"
 WRONG_PHONE = "11 22 33 44"
-LIVE = {"economic_read_only": False, "economic_dry_run": False}
 
 
 def hub_id(index: int) -> int:
@@ -77,14 +73,6 @@ def three_discrepancies(sandbox: RunningSandbox) -> list[DemoCompany]:
     return [*COMPANIES[:THREE], replace(company, city=WRONG_CITY), *COMPANIES[THREE + 1:]]
 
 
-async def seeded(db: Database, settings: Settings, sandbox: RunningSandbox,
-                 companies: list[DemoCompany] = COMPANIES, **changes: object) -> Settings:
-    """Seed the hub; the settings pointed at the sandbox (no fleet check at start unless asked)."""
-    await replace_all_customers(db, companies)
-    updates = {"auto_check_consistency": False, **changes}
-    return pointed_at_sandbox(settings, sandbox.env()).model_copy(update=updates)
-
-
 async def diff_loaded(pilot: Pilot[None]) -> DiffScreen:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.reading is not None,
@@ -98,15 +86,6 @@ async def open_diff(pilot: Pilot[None], customer_id: int) -> DiffScreen:
     await start(pilot)
     pilot.app.open_customer(customer_id)  # type: ignore[attr-defined]
     return await diff_loaded(pilot)
-
-
-def screen_text(app: HubApp) -> str:
-    """The screen as plain text (as `test_tui_customers.screen_text`, without also making an SVG)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(clear=False)
 
 
 def cells(screen: DiffScreen, field: str) -> list[str]:
@@ -125,10 +104,6 @@ def focused(screen: DiffScreen) -> str:
 
 def static_text(screen: DiffScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
-
-
-def notes(app: HubApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 def row_pattern(*parts: str) -> re.Pattern[str]:

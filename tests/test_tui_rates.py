@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from time_entries import BLAA, Entry, seed
+from tui_pilot import answer, quiet, screen_text, settle, wait_for
 
 from hubtui.config import Settings
 from hubtui.store.db import Database
@@ -16,7 +18,8 @@ from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.dialogs import Ask
 from hubtui.tui.screens.rates import RatesScreen
-from tests.test_tui_wizard import BLAA, SIZE, Entry, answer, quiet, screen_text, seed, settle, wait_for
+
+SIZE = (110, 34)
 
 
 async def open_rates(pilot: Pilot[None]) -> RatesScreen:

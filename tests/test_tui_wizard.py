@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
+from time_entries import BLAA, GUDENAA, MOLS, Entry, name, seed
+from tui_pilot import RAW_CONTROL, answer, quiet, screen_text, settle, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
-from hubtui.sandbox.demo_data import demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
 from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused
 from hubtui.services.order_export import OrderExport
 from hubtui.services.orders import Orders
-from hubtui.store.customer_list import replace_all_customers
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
@@ -33,80 +29,6 @@ from hubtui.tui.screens.orders import OrderScreen
 from hubtui.tui.screens.wizard import WizardScreen
 
 SIZE = (110, 34)
-COMPANIES = demo_companies(8)
-# Customers by id (replace_all_customers restarts the ids at 1). Their names start with different ASCII
-# letters, so the queue order (by name) is the same under any collation.
-BLAA = 4  # "Blå VVS & Søn", 925.50/h
-GUDENAA = 5  # "Gudenå VVS Holding ApS", 1100.00/h
-MOLS = 2  # "Mols Maler ApS", no rate of its own: TIMETRACKING_DEFAULT_RATE (850.00)
-RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def name(customer_id: int) -> str:
-    return COMPANIES[customer_id - 1].name
-
-
-# --- helpers ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    customer_id: int
-    minutes: int
-    description: str = "Printer setup"
-    work_date: date = date(2026, 1, 21)
-    contact: str | None = "Mette Hansen"
-    related_case: str | None = "CC123"
-    billable: bool = True
-
-
-async def seed(db: Database, entries: list[Entry]) -> list[int]:
-    """The demo customers and `entries` (pending), returning the entries' ids in the order given."""
-    # The tests rely on these three (their rates and their order by name); the demo data is seeded, so fixed.
-    assert [(name(c), COMPANIES[c - 1].hourly_rate) for c in (BLAA, GUDENAA, MOLS)] == [
-        ("Blå VVS & Søn", Decimal("925.50")), ("Gudenå VVS Holding ApS", Decimal("1100.00")), ("Mols Maler ApS", None)]
-    await replace_all_customers(db, COMPANIES)
-    ids = []
-    for number, entry in enumerate(entries, start=1):
-        ids.append(await db.pool.fetchval(
-            "insert into time_entry (remote_id, customer_id, contact, work_date, duration_minutes, billable, "
-            "description, related_case, status) values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') returning id",
-            f"43x{number}", entry.customer_id, entry.contact, entry.work_date, entry.minutes, entry.billable,
-            entry.description, entry.related_case,
-        ))
-    return ids
-
-
-def quiet(settings: Settings, **changes: object) -> Settings:
-    """No fleet consistency check against remote systems at start: these tests are about the wizard."""
-    return settings.model_copy(update={"auto_check_consistency": False, **changes})
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await pilot.pause(0.01)
-    await pilot.pause()
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    """Let the key's work (database round trips in workers) finish and the screen repaint."""
-    app = pilot.app
-    await app.workers.wait_for_complete()
-    painted = asyncio.Event()
-    app.screen.call_after_refresh(painted.set)
-    await asyncio.wait_for(painted.wait(), 10)
-    await app.workers.wait_for_complete()  # in case the repaint started more work (a screen's on_mount)
-
-
-def screen_text(app: HubApp) -> str:
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(clear=False)
 
 
 def wizard(app: HubApp) -> WizardScreen:
@@ -134,18 +56,6 @@ async def press(pilot: Pilot[None], *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
-
-
-async def answer(pilot: Pilot[None], text: str) -> str:
-    """Replace the Ask dialog's text with `text`, press Enter; return the dialog's message ('' if it closed)."""
-    dialog = pilot.app.screen
-    assert isinstance(dialog, Ask), f"expected a question, got {dialog!r}"
-    dialog.query_one(Input).value = text  # as if typed (typing key by key only makes the test slower)
-    await pilot.press("enter")
-    await settle(pilot)
-    if pilot.app.screen is dialog:
-        return str(dialog.query_one("#error").render())
-    return ""
 
 
 async def row(db: Database, entry_id: int) -> dict[str, object]:

@@ -20,20 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubtui_process import clean_environment
-
-from hubtui.config import Settings
-from hubtui.connectors.economic import EconomicClient
-from hubtui.connectors.vtiger import VtigerClient
-from hubtui.core.plan import FieldChoice, build_plan
-from hubtui.sandbox.faults import Faults, LoggedWrite
-from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
-from hubtui.services.audit import IN_FLIGHT
-from hubtui.services.consistency import CONFIRMED, ApplyResult, ConsistencyService, outcome_words
-from hubtui.services.demo import replace_all_customers
-from hubtui.store.db import Database
-from tests.test_export_exactly_once import HoldingProxy
-from tests.test_services_consistency import (
+from consistency_data import (
     CLEAN,
     COMPANIES,
     ECONOMIC_NAMES,
@@ -46,6 +33,19 @@ from tests.test_services_consistency import (
     company,
     custom_plan,
 )
+from holding_proxy import HoldingProxy
+from hubtui_process import clean_environment
+
+from hubtui.config import Settings
+from hubtui.connectors.economic import EconomicClient
+from hubtui.connectors.vtiger import VtigerClient
+from hubtui.core.plan import FieldChoice, build_plan
+from hubtui.sandbox.faults import Faults, LoggedWrite
+from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
+from hubtui.services.audit import IN_FLIGHT
+from hubtui.services.consistency import CONFIRMED, ApplyResult, ConsistencyService, outcome_words
+from hubtui.services.demo import replace_all_customers
+from hubtui.store.db import Database
 
 Make = Callable[..., Awaitable[ConsistencyService]]
 REMOTE = ("vtiger", "economic")
