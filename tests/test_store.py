@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,10 +20,17 @@ from hubtui.core.customer_index import Column
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.services.demo import DEFAULT_DEMO_CUSTOMERS, demo_settings, replace_all_customers, seed_demo
 from hubtui.store.customer_list import load_customer_index
-from hubtui.store.customers import count_customers, get_customer
+from hubtui.store.customers import (
+    count_customers,
+    get_customer,
+    last_checked,
+    store_discrepancy_counts,
+    write_fields,
+)
 from hubtui.store.db import Database, drop_database, ensure_database
 from hubtui.store.migrate import HEAD_REVISION, alembic_head, current_revision, upgrade_to_head
 from hubtui.store.models import Customer
+from hubtui.store.status import hub_facts
 
 HUB_TABLES = {
     "customer", "remote_snapshot", "time_entry", "billing_order", "order_line", "audit_event", "sync_state",
@@ -321,3 +328,34 @@ def test_demo_companies_are_deterministic_danish_and_varied() -> None:
     assert len({c.economic_customer_number for c in companies}) == len(companies)
     rates = {c.hourly_rate for c in companies if c.hourly_rate is not None}
     assert rates and all(isinstance(rate, Decimal) for rate in rates)
+
+
+# --- store functions the services' tests do not reach ----------------------------------------------
+
+
+async def test_last_checked_is_none_until_counts_are_stored_and_only_those_customers_change(db: Database) -> None:
+    await replace_all_customers(db, demo_companies(5))
+    assert await last_checked(db.pool) is None  # the list says "never"
+    before = datetime.now(UTC)
+    await store_discrepancy_counts(db.pool, {2: 4, 3: 0})
+    checked = await last_checked(db.pool)
+    assert checked is not None and abs(checked - before) < timedelta(minutes=1)
+    rows = await db.pool.fetch("select id, discrepancy_count, checked_at is not null from customer order by id")
+    assert [tuple(row) for row in rows] == [(1, None, False), (2, 4, True), (3, 0, True), (4, None, False),
+                                            (5, None, False)]
+
+
+async def test_a_field_write_names_only_hub_fields(db: Database) -> None:
+    """The names become SQL: anything but the hub's own customer fields is refused before any statement."""
+    await replace_all_customers(db, demo_companies(1))
+    with pytest.raises(ValueError, match="not hub customer fields"):
+        await write_fields(db.pool, 1, {"city": "Odense", "hourly_rate = 0, name": "x"},
+                           {"city": None, "hourly_rate = 0, name": None})
+    customer = await get_customer(db.pool, 1)
+    assert customer is not None and customer.city == demo_companies(1)[0].city
+
+
+async def test_hub_facts_name_the_server_and_count_the_customers(db: Database) -> None:
+    await replace_all_customers(db, demo_companies(7))
+    facts = await hub_facts(db.pool)
+    assert facts.server_version.startswith("16") and facts.customers == 7

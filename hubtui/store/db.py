@@ -2,8 +2,9 @@
 
 The SQLModel tables (store/models.py) define the schema and Alembic migrates it; queries go through one
 asyncpg pool, whose plain SQL is faster than an ORM for the bulk paths (the customer list, COPY, the
-fleet check). A SQLModel session is available for reading whole records (store/customers.py); its
-SQLAlchemy engine is created on first use, so starting the app never pays for importing SQLAlchemy.
+fleet check); the typed functions in store/ take its pool or one of its connections. A SQLModel session
+is also available (the tests write whole records with it); its SQLAlchemy engine is created on first use,
+so starting the app never pays for importing SQLAlchemy.
 """
 
 from __future__ import annotations
