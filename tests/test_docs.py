@@ -7,6 +7,10 @@ from hubtui.config import Settings
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# A Markdown link or image target, and a path in backticks that starts by going up a directory.
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+UP_PATH = re.compile(r"`(\.\./[^`\s]*)`")
 
 
 def readme_commands() -> list[str]:
@@ -32,3 +36,18 @@ def test_readme_documents_every_setting() -> None:
 def test_readme_screenshots_exist() -> None:
     for image in re.findall(r"\((screenshots/[^)]+\.svg)\)", README):
         assert (ROOT / image).is_file(), image
+
+
+def test_docs_point_only_at_files_in_the_repository() -> None:
+    # A clone has only the repository: a path outside it (../shared, /work/...) is a dead end for its reader.
+    leaving = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for target in LINK.findall(text) + UP_PATH.findall(text):
+            if re.match(r"https?://", target):
+                continue
+            path = (doc.parent / target.split("#", 1)[0]).resolve()
+            if not path.is_relative_to(ROOT.resolve()) or not path.exists():
+                leaving.append(f"{doc.relative_to(ROOT)}: {target}")
+    assert not leaving
+    assert (ROOT / "docs" / "architecture.md") in DOCS
