@@ -46,7 +46,7 @@ _INDUSTRIES = ("Apparel", "Banking", "Biotechnology", "Chemicals", "Communicatio
                "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit", "Recreation", "Retail",
                "Shipping", "Technology", "Telecommunications", "Transportation", "Utilities", "Other")
 
-# Field for field the describe of /work/shared/api/vtiger/samples/describe_accounts.json (vtiger 7), plus the
+# Field for field the describe of tests/fixtures/api/vtiger/samples/describe_accounts.json (vtiger 7), plus the
 # two custom fields the hub's installation uses. Stock Accounts have no `mobile` field.
 _ACCOUNT_FIELDS = (
     _field("accountname", "Organization Name", "string", mandatory=True, nullable=False, unique=True),
