@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hubtui_process import clean_environment
 
+from hubtui.core.fold import fold
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 
 WIDTH, HEIGHT = 100, 30
@@ -68,10 +69,10 @@ class Terminal:
 
 
 def matches(company: DemoCompany, query: str) -> bool:
-    needle = query.casefold()
+    needle = fold(query.strip())  # the list folds Danish letters and accents (core/fold.py)
     values = (company.name, company.cvr_number, company.city, company.vtiger_id,
               company.economic_customer_number)
-    return any(needle in str(v).casefold() for v in values if v is not None)
+    return any(needle in fold(str(v)) for v in values if v is not None)
 
 
 def stop_leftover_postgres(pgdata: Path) -> None:

@@ -16,6 +16,7 @@ from tui_pilot import assert_no_raw_control, screen_text, start, visible, wait_f
 
 from hubtui.config import Settings
 from hubtui.core.customer_index import Column
+from hubtui.core.fold import fold
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
 from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
@@ -73,10 +74,10 @@ def visible_rows(table: CustomerTable) -> list[str]:
 
 
 def matches(company: DemoCompany, query: str) -> bool:
-    needle = query.strip().casefold()
+    needle = fold(query.strip())  # the list folds Danish letters and accents (core/fold.py)
     values = (company.name, company.cvr_number, company.city, company.vtiger_id,
               company.economic_customer_number)
-    return any(needle in str(v).casefold() for v in values if v is not None)
+    return any(needle in fold(str(v)) for v in values if v is not None)
 
 
 def name_order(companies: list[DemoCompany]) -> list[str]:
