@@ -55,12 +55,29 @@ _LABELS: dict[str, tuple[str, str]] = {
     "checked_age": ("checked {age}", "tjekket {age}"),
     "never": ("never", "aldrig"),
     "help_title": ("Keys", "Taster"),
+    # What a write came to (the diff, the audit log, notifications).
+    "outcome_written": ("written", "skrevet"),
+    "outcome_dry_run": ("DRY-RUN: not sent", "TØRKØRSEL: ikke sendt"),
+    "outcome_blocked": ("BLOCKED", "BLOKERET"),
+    "outcome_disabled": ("disabled", "slået fra"),
+    "outcome_failed": ("failed", "fejlede"),
+    "outcome_changed": ("changed since you looked", "ændret siden du kiggede"),
+    "outcome_unknown": ("UNKNOWN whether written", "UKENDT om skrevet"),
+    "outcome_confirmed": ("{words} (confirmed by re-read)", "{words} (bekræftet ved genlæsning)"),
+    # What a write would do, next to each system in the review before writing.
+    "write_live": ("LIVE", "LIVE"),
+    "write_read_only": ("READ-ONLY: blocked", "KUN LÆSNING: blokeret"),
+    "write_dry_run": ("DRY-RUN: shown, not sent", "TØRKØRSEL: vist, ikke sendt"),
+    "write_disabled": ("disabled ({flag}=false)", "slået fra ({flag}=false)"),
 }
 
 
 class Labels:
     def __init__(self, language: Language) -> None:
         self.index = 0 if language == "en" else 1
+
+    def has(self, key: str) -> bool:
+        return key in _LABELS
 
     def __call__(self, key: str, **values: object) -> str:
         pair = _LABELS.get(key)

@@ -60,7 +60,6 @@ from hubtui.services.consistency import (
     CustomerGone,
     UndoRefused,
     check_fleet,
-    safety_label,
 )
 from hubtui.services.demo import replace_all_customers
 from hubtui.services.rates import HourlyRates
@@ -534,19 +533,6 @@ async def test_apply_under_every_flag_combination(
     assert result.reading.comparison.discrepancy_count == (0 if len(agreeing) == 3 else 3)
 
 
-def test_safety_labels_name_the_flag(settings: Settings) -> None:
-    def label(system: str, **flags: bool) -> str:
-        return safety_label(settings.model_copy(update=flags), system)
-
-    assert label("economic") == "READ-ONLY: blocked"  # the default
-    assert label("economic", economic_read_only=False) == "DRY-RUN: shown, not sent"
-    assert label("economic", economic_read_only=False, economic_dry_run=False) == "LIVE"
-    assert label("economic", economic_sync_enabled=False) == "disabled (ECONOMIC_SYNC_ENABLED=false)"
-    assert label("vtiger") == "LIVE"
-    assert label("vtiger", vtiger_sync_enabled=False) == "disabled (VTIGER_SYNC_ENABLED=false)"
-    assert label("hub") == "LIVE"
-
-
 async def test_the_dry_run_payload_is_exactly_what_is_sent_live(
     make_service: Make, sandbox: RunningSandbox
 ) -> None:
@@ -912,7 +898,7 @@ async def test_the_undo_preview_reads_now_and_the_confirmed_undo_writes_what_it_
     reset_logs(sandbox)
 
     preview = await service.undo_preview(economic_id)
-    assert (preview.mode, preview.live) == ("LIVE", True)
+    assert (preview.safety.mode, preview.safety.live) == ("live", True)
     assert economic_writes(sandbox) == []  # a preview only reads
     shown = {f.field: (f.current, f.restore, f.changed_since, f.written) for f in preview.fields}
     assert shown == {
@@ -920,7 +906,7 @@ async def test_the_undo_preview_reads_now_and_the_confirmed_undo_writes_what_it_
         "phone": (THREE_FIELDS["phone"], target.phone, False, True),
         "website": (THREE_FIELDS["website"], target.website, False, True),
     }
-    assert (await (await make_service()).undo_preview(economic_id)).mode == "READ-ONLY: blocked"
+    assert (await (await make_service()).undo_preview(economic_id)).safety.mode == "read_only"
 
     # Without the person's confirmed preview, the later change is left alone...
     unattended = await service.undo(economic_id)

@@ -45,7 +45,8 @@ from hubtui.connectors.base import (
     parse_json,
     without_empty,
 )
-from hubtui.connectors.safety import economic_customer_gate, economic_draft_order_gate
+from hubtui.connectors.safety import decide
+from hubtui.core.safety import economic_customer_gate, economic_draft_order_gate
 
 SYSTEM = "economic"
 PAGE_SIZE = 1000  # e-conomic's maximum page size
@@ -330,7 +331,7 @@ class EconomicClient(RemoteClient):
         """
         path = f"/customers/{int(customer_number)}"
         gate = economic_customer_gate(self.settings)
-        decision = gate.decide("PUT", path)  # raises WriteBlocked under read-only, before any request
+        decision = decide(gate, "PUT", path)  # raises WriteBlocked under read-only, before any request
         if decision == "disabled":
             return WriteResult(SYSTEM, "disabled", "PUT", path, payload=None, reason=gate.reason)
         if current is None:
@@ -366,7 +367,7 @@ class EconomicClient(RemoteClient):
         path = "/orders/drafts"
         gate = economic_draft_order_gate(self.settings)
         body = jsonable(without_empty(payload))
-        decision = gate.decide("POST", path)
+        decision = decide(gate, "POST", path)
         if decision != "write":
             self.logger.info("e-conomic draft order not sent (%s): %s", decision, gate.reason)
             return WriteResult(SYSTEM, decision, "POST", path, payload=body, reason=gate.reason)

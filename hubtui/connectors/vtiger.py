@@ -50,8 +50,9 @@ from hubtui.connectors.base import (
     json_or_none,
     parse_json,
 )
-from hubtui.connectors.safety import vtiger_record_gate
+from hubtui.connectors.safety import decide
 from hubtui.core.billing import truthy
+from hubtui.core.safety import vtiger_record_gate
 
 SYSTEM = "vtiger"
 REST_SUFFIX = "/restapi/v1/vtiger/default"
@@ -598,7 +599,7 @@ class VtigerClient(RemoteClient):
         gate = vtiger_record_gate(self.settings)
         path = self._api.path("revise")
         element = {"id": record_id, **{key: value for key, value in fields.items() if key != "id"}}
-        if gate.decide("POST", path) == "disabled":
+        if decide(gate, "POST", path) == "disabled":
             return WriteResult(SYSTEM, "disabled", "POST", path, payload=element, reason=gate.reason)
         result = await self._call("revise", {"element": json.dumps(element, ensure_ascii=False)}, write=True)
         return WriteResult(SYSTEM, "written", "POST", path, payload=element, response=result)

@@ -30,7 +30,6 @@ from hubtui.connectors.base import (
     WriteBlocked,
 )
 from hubtui.connectors.economic import EconomicClient
-from hubtui.connectors.safety import WriteGate, economic_customer_gate, vtiger_record_gate
 from hubtui.connectors.vtiger import VtigerClient, vtql_select
 from hubtui.core.compare import (
     CustomerComparison,
@@ -50,8 +49,8 @@ from hubtui.core.fields import (
 from hubtui.core.memory import collector_paused
 from hubtui.core.normalize import normalize
 from hubtui.core.plan import WritePlan, undo_plan
-from hubtui.core.safety import write_mode
 from hubtui.services.audit import get_event, undo_refusal
+from hubtui.services.safety import SafetyModes, WriteSafety
 from hubtui.store.audit import (
     AuditEntry,
     AuditRecord,
@@ -78,24 +77,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Outcome = Literal["written", "dry_run", "blocked", "disabled", "failed", "changed", "unknown"]
-OUTCOME_WORDS = {
-    "written": "written",
-    "dry_run": "DRY-RUN: not sent",
-    "blocked": "BLOCKED",
-    "disabled": "disabled",
-    "failed": "failed",
-    "changed": "changed since you looked",
-    "unknown": "UNKNOWN whether written",
-}
 # How the message of a write whose answer was lost, but that a re-read showed landed, begins.
 CONFIRMED = "confirmed by re-read"
 
 
-def outcome_words(outcome: str | None, message: str | None = None) -> str:
-    """An outcome as the diff and the audit screen show it; "written (confirmed by re-read)" when it took
-    a re-read to know."""
-    words = OUTCOME_WORDS.get(outcome or "", outcome or "—")
-    return f"{words} ({CONFIRMED})" if outcome == "written" and (message or "").startswith(CONFIRMED) else words
+def confirmed_by_reread(message: str | None) -> bool:
+    """Whether a "written" outcome took a re-read to know (its answer was lost)."""
+    return (message or "").startswith(CONFIRMED)
+
 
 # The message of a remote write's audit event from just before it is sent until its outcome is known.
 IN_FLIGHT_MESSAGE = ("being written, no answer yet; if this stays, hubtui stopped before the answer came: "
@@ -434,7 +423,7 @@ class ConsistencyService:
         number = reading.economic_number or 0
         current = None
         try:
-            if writes_live(self.settings, "economic"):
+            if SafetyModes.of(self.settings).economic.live:
                 # The lost-update guard compares the values too (lastUpdated has 1 s resolution); the PUT
                 # carries this very record, so a change to another field in that second is kept.
                 current = await self.economic.get_customer(number)
@@ -563,8 +552,7 @@ class ConsistencyService:
         if plan.is_empty:
             reasons = "; ".join(dict.fromkeys(skipped.values())) or f"{title} already holds the values from before"
             raise UndoRefused(f"nothing to undo: {reasons}")
-        return UndoPreview(event, reading, plan, fields, safety_label(self.settings, system),
-                           writes_live(self.settings, system))
+        return UndoPreview(event, reading, plan, fields, SafetyModes.of(self.settings).of_system(system))
 
     async def undo(self, event_id: int, preview: UndoPreview | None = None) -> ApplyResult:
         """Write an audit event's "before" values back, through the same plan, flags and audit path; each undo
@@ -615,8 +603,7 @@ class UndoPreview:
     reading: CustomerReading  # the read the person saw; the undo's writes are guarded against changes since
     plan: WritePlan
     fields: list[UndoField]
-    mode: str  # the system's safety label: LIVE / DRY-RUN / READ-ONLY / disabled
-    live: bool
+    safety: WriteSafety  # what the undo's write to that system would do: LIVE, DRY-RUN, READ-ONLY, disabled
 
 
 def _text(value: object) -> str | None:
@@ -773,26 +760,3 @@ def _incomplete(system: str, reason: str, kept: int | None) -> str:
     """What a system that could not be read means for the check, and what to do; `kept` None = everyone."""
     whose = "any customer" if kept is None else f"the {kept:,} customers in {system_name(system)}"
     return f"{reason}; the check is incomplete: no counts were changed for {whose} — run it again"
-
-
-def _write_gate(settings: Settings, system: str) -> WriteGate | None:
-    """The flags the connector checks for a customer write to `system` (None: the hub, always written)."""
-    gates = {"vtiger": vtiger_record_gate, "economic": economic_customer_gate}
-    return gates[system](settings) if system in gates else None
-
-
-def writes_live(settings: Settings, system: str) -> bool:
-    """True when a customer write to this remote system would really change its data."""
-    gate = _write_gate(settings, system)
-    return gate is not None and gate.enabled and not gate.read_only and not gate.dry_run
-
-
-def safety_label(settings: Settings, system: str) -> str:
-    """The word the confirm dialog puts next to a system's writes."""
-    gate = _write_gate(settings, system)
-    if gate is None:
-        return "LIVE"
-    if not gate.enabled:
-        return f"disabled ({gate.enabled_flag}=false)"
-    words = {"read_only": "READ-ONLY: blocked", "dry_run": "DRY-RUN: shown, not sent", "live": "LIVE"}
-    return words[write_mode(gate.read_only, gate.dry_run)]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError
 from hubtui.connectors.economic import EconomicClient
 from hubtui.connectors.vtiger import VtigerClient
-from hubtui.core.safety import write_mode
 from hubtui.store.db import Database
 from hubtui.store.status import hub_facts
 
@@ -21,7 +19,6 @@ class SystemStatus:
     connected: bool
     who: str = ""  # user, agreement and company, or the database
     budget: str = ""  # what is left of the rate limit
-    flags: list[str] = field(default_factory=list)  # the safety flags in words
     error: str = ""
 
 
@@ -43,36 +40,25 @@ async def hub_status(db: Database) -> SystemStatus:
     return SystemStatus("hub", True, who=f"PostgreSQL {facts.server_version}, {facts.customers:,} customers")
 
 
-async def vtiger_status(settings: Settings, client: VtigerClient) -> SystemStatus:
-    flags = [f"sync {'on' if settings.vtiger_sync_enabled else 'off (VTIGER_SYNC_ENABLED=false)'}"]
+async def vtiger_status(client: VtigerClient) -> SystemStatus:
     try:
         reply = await client.connection_test()
     except ConnectorError as error:
-        return SystemStatus("vtiger", False, flags=flags, error=str(error))
+        return SystemStatus("vtiger", False, error=str(error))
     who = f"{reply.get('user_name') or '?'} ({reply.get('flavour')} API)"
-    return SystemStatus("vtiger", True, who=who, budget=_vtiger_budget(reply), flags=flags)
+    return SystemStatus("vtiger", True, who=who, budget=_vtiger_budget(reply))
 
 
-async def economic_status(settings: Settings, client: EconomicClient) -> SystemStatus:
-    mode = write_mode(settings.economic_read_only, settings.economic_dry_run)
-    export = write_mode(settings.timetracking_economic_read_only, settings.timetracking_economic_dry_run)
-    flags = [
-        f"customer writes {mode.replace('_', '-').upper()}",
-        f"draft orders {export.replace('_', '-').upper()}",
-        f"sync {'on' if settings.economic_sync_enabled else 'off (ECONOMIC_SYNC_ENABLED=false)'}",
-    ]
+async def economic_status(client: EconomicClient) -> SystemStatus:
     try:
         reply = await client.connection_test()
     except ConnectorError as error:
-        return SystemStatus("economic", False, flags=flags, error=str(error))
+        return SystemStatus("economic", False, error=str(error))
     company = reply.get("company") or "?"
     who = f"agreement {reply.get('agreement_number')}, {company} ({reply.get('user_name')})"
     # e-conomic documents no rate-limit headers, only a fair-use quota.
-    return SystemStatus("economic", True, who=who, budget="fair use: 50,000 calls / 24 h", flags=flags)
+    return SystemStatus("economic", True, who=who, budget="fair use: 50,000 calls / 24 h")
 
 
-async def all_statuses(db: Database, settings: Settings, vtiger: VtigerClient,
-                       economic: EconomicClient) -> list[SystemStatus]:
-    return list(await asyncio.gather(
-        hub_status(db), vtiger_status(settings, vtiger), economic_status(settings, economic)
-    ))
+async def all_statuses(db: Database, vtiger: VtigerClient, economic: EconomicClient) -> list[SystemStatus]:
+    return list(await asyncio.gather(hub_status(db), vtiger_status(vtiger), economic_status(economic)))

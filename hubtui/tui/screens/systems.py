@@ -10,14 +10,33 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from hubtui.services.systems import SystemStatus, all_statuses
+from hubtui.i18n import Labels
+from hubtui.services.safety import SafetyModes, WriteSafety
+from hubtui.services.systems import SystemStatus
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.text import printable
 
 SYSTEM_NAMES = {"hub": "Hub (Postgres)", "vtiger": "vTiger", "economic": "e-conomic"}
 
 
-def status_table(statuses: list[SystemStatus]) -> Table:
+def safety_lines(system: str, safety: SafetyModes, labels: Labels) -> list[str]:
+    """Each system's write flags in words, from the one safety mode of each kind of write."""
+
+    def sync(kind: WriteSafety) -> str:
+        return f"sync {labels('off')} ({kind.flag}=false)" if kind.mode == "disabled" else f"sync {labels('on')}"
+
+    def mode(kind: WriteSafety) -> str:
+        return labels("off") if kind.mode == "disabled" else labels(kind.mode)
+
+    if system == "vtiger":
+        return [sync(safety.vtiger)]
+    if system == "economic":
+        return [f"customer writes {mode(safety.economic)}", f"draft orders {mode(safety.order_export)}",
+                sync(safety.economic)]
+    return []
+
+
+def status_table(statuses: list[SystemStatus], safety: SafetyModes, labels: Labels) -> Table:
     table = Table(expand=True, show_lines=True)
     for heading in ("System", "State", "Connected as", "Rate limit left", "Safety"):
         table.add_column(heading, overflow="fold")
@@ -25,7 +44,7 @@ def status_table(statuses: list[SystemStatus]) -> Table:
         state = Text("connected", "bold green") if status.connected else Text("unavailable", "bold red")
         who = Text(printable(status.who)) if status.connected else Text(printable(status.error), "red")
         table.add_row(Text(SYSTEM_NAMES[status.system]), state, who, Text(printable(status.budget)),
-                      Text("\n".join(status.flags)))
+                      Text("\n".join(safety_lines(status.system, safety, labels))))
     return table
 
 
@@ -55,6 +74,6 @@ class SystemsScreen(HubScreen):
 
     @work(exclusive=True, exit_on_error=False)
     async def check(self) -> None:
-        hub = self.hub
-        self.statuses = await all_statuses(hub.db, hub.settings, hub.vtiger, hub.economic)
-        self.query_one("#statuses", Static).update(status_table(self.statuses))
+        services = self.hub.services
+        self.statuses = await services.system_statuses()
+        self.query_one("#statuses", Static).update(status_table(self.statuses, services.safety, self.hub.labels))
