@@ -47,6 +47,7 @@ async def child(data_dir: Path, spawned_at: float) -> dict[str, object]:
     from textual import events
 
     from hubtui.config import Settings
+    from hubtui.services.hub import HubServices
     from hubtui.store.db import open_database
     from hubtui.tui.app import HubApp
     from hubtui.tui.screens.customers import CustomerListScreen
@@ -54,7 +55,7 @@ async def child(data_dir: Path, spawned_at: float) -> dict[str, object]:
     process = psutil.Process()
     settings = Settings(hubtui_data_dir=data_dir)
     db = await open_database(settings)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     result: dict[str, object] = {}
 
     async def painted() -> None:

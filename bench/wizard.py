@@ -136,14 +136,18 @@ class TuiRun:
         return text
 
 
-async def bench_tui(db: Database, settings: Settings, approvals: int) -> TuiRun:
+async def bench_tui(db: Database, settings: Settings, approvals: int, queue: Any = None) -> TuiRun:
     from textual import events
 
+    from hubtui.services.hub import HubServices
     from hubtui.tui.app import HubApp
     from hubtui.tui.screens.dialogs import ConfirmWrites
     from hubtui.tui.screens.wizard import WizardScreen
 
-    app = HubApp(settings, db)
+    services = HubServices(settings, db)
+    if queue is not None:
+        services.approval_queue = queue  # the screen asks the services for its queue: this one answers
+    app = HubApp(services)
     run = TuiRun()
 
     def send(key: str) -> None:
@@ -216,7 +220,6 @@ async def bench_tui(db: Database, settings: Settings, approvals: int) -> TuiRun:
 
 async def bench_floor(db: Database, settings: Settings, approvals: int) -> TuiRun:
     """(b) with an ApprovalQueue that answers at once from memory (the first pending entry, renumbered)."""
-    import hubtui.tui.screens.wizard as wizard_screen
     from hubtui.services.approval_queue import ApprovalQueue, Decision, WizardSession
 
     session = WizardSession()
@@ -237,11 +240,7 @@ async def bench_floor(db: Database, settings: Settings, approvals: int) -> TuiRu
         async def release(self, session: WizardSession) -> None:
             return None
 
-    wizard_screen.ApprovalQueue = Instant  # type: ignore[misc]
-    try:
-        return await bench_tui(db, settings, approvals)
-    finally:
-        wizard_screen.ApprovalQueue = ApprovalQueue  # type: ignore[misc]
+    return await bench_tui(db, settings, approvals, queue=Instant(db, settings))
 
 
 # --- (c) per statement ------------------------------------------------------------------------------

@@ -88,11 +88,12 @@ async def open_hub(settings: Settings, *, demo: bool, customers: int | None = No
 
 
 async def run_tui(args: argparse.Namespace, settings: Settings) -> int:
+    from hubtui.services.hub import HubServices
     from hubtui.tui.app import HubApp
 
     async with open_hub(settings, demo=args.demo, customers=getattr(args, "customers", None),
                         reset=getattr(args, "reset", False)) as hub:
-        app = HubApp(hub.settings, hub.db, demo=hub.demo)
+        app = HubApp(HubServices(hub.settings, hub.db, demo=hub.demo))
         await app.run_async()
     # Textual prints the traceback of a crash and sets a non-zero return code: pass it on to the shell.
     return EXIT_OK if not app.return_code else EXIT_ERROR

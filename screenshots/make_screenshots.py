@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 
 from hubtui.cli import open_hub
 from hubtui.config import load_settings
+from hubtui.services.hub import HubServices
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
 
@@ -34,7 +35,7 @@ async def shoot(name: str, steps: Callable[[HubApp, Pilot[None]], Awaitable[None
     with tempfile.TemporaryDirectory() as data_dir:
         settings = load_settings(hubtui_data_dir=Path(data_dir))
         async with open_hub(settings, demo=True) as hub:
-            app = HubApp(hub.settings, hub.db, demo=True)
+            app = HubApp(HubServices(hub.settings, hub.db, demo=True))
             async with app.run_test(size=SIZE) as pilot:
                 await until(pilot, lambda: isinstance(app.screen, CustomerListScreen) and app.screen.loaded)
                 await steps(app, pilot)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import os
 import re
@@ -489,8 +490,11 @@ async def test_cli_logs_the_embedded_data_dir_when_database_url_is_unset(tmp_pat
 def test_every_third_party_import_is_a_declared_dependency() -> None:
     imported = set()
     for path in (REPO / "hubtui").rglob("*.py"):
-        for match in re.finditer(r"^\s*(?:from|import) ([a-zA-Z_]\w*)", path.read_text(encoding="utf-8"), re.M):
-            imported.add(match.group(1))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # real imports, not words in prose
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"hubtui", "__future__"}
     distributions = importlib.metadata.packages_distributions()
     declared = {re.split(r"[\s<>=\[;]", requirement, maxsplit=1)[0].lower().replace("_", "-")

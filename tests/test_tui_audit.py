@@ -16,6 +16,7 @@ from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.plan import FieldChoice, build_plan
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.consistency import ConsistencyService
+from hubtui.services.hub import HubServices
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.audit import AuditScreen
@@ -75,7 +76,7 @@ async def test_u_on_a_blocked_write_says_why_and_opens_no_dialog_u_on_a_written_
     sandbox.economic.reset_log()
     original = COMPANIES[CUSTOMER - 1].city
 
-    app = HubApp(live, db)
+    app = HubApp(HubServices(live, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_audit(pilot)
 

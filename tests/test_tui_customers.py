@@ -20,6 +20,7 @@ from hubtui.core.fold import fold
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
 from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
+from hubtui.services.hub import HubServices
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
@@ -95,7 +96,7 @@ def unique_company() -> DemoCompany:
 
 async def test_list_shows_every_customer_in_name_order(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         assert shown_names(screen) == name_order(COMPANIES)
@@ -128,7 +129,7 @@ async def test_header_says_the_safety_state(
     db: Database, settings: Settings, changes: dict[str, bool], words: list[str]
 ) -> None:
     await seed(db)
-    app = HubApp(settings.model_copy(update=changes), db)
+    app = HubApp(HubServices(settings.model_copy(update=changes), db))
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         text = screen_text(app)
@@ -138,7 +139,7 @@ async def test_header_says_the_safety_state(
 
 async def test_typing_filters_the_list(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         query = "kold"  # Kolding: a city and part of company names
@@ -169,7 +170,7 @@ async def test_typing_filters_the_list(db: Database, settings: Settings) -> None
 async def test_filter_by_cvr_and_numbers(db: Database, settings: Settings) -> None:
     await seed(db)
     target = unique_company()
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await type_text(pilot, target.cvr_number or "")
@@ -183,7 +184,7 @@ async def test_filter_by_cvr_and_numbers(db: Database, settings: Settings) -> No
 
 async def test_no_match_says_so_and_enter_does_nothing(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await type_text(pilot, "zzqx")
@@ -196,7 +197,7 @@ async def test_no_match_says_so_and_enter_does_nothing(db: Database, settings: S
 
 async def test_escape_clears_the_filter_then_goes_to_the_list(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await type_text(pilot, "byg")
@@ -212,7 +213,7 @@ async def test_escape_clears_the_filter_then_goes_to_the_list(db: Database, sett
 
 async def test_keys_move_the_cursor(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         table = screen.table
@@ -257,7 +258,7 @@ async def test_keys_move_the_cursor(db: Database, settings: Settings) -> None:
 
 async def test_the_cursor_row_is_always_on_screen(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         names = name_order(COMPANIES)
@@ -269,7 +270,7 @@ async def test_the_cursor_row_is_always_on_screen(db: Database, settings: Settin
 
 async def test_typing_on_the_list_goes_to_the_filter(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await pilot.press("tab")
@@ -282,7 +283,7 @@ async def test_typing_on_the_list_goes_to_the_filter(db: Database, settings: Set
 
 async def test_ctrl_s_changes_the_sort_and_ctrl_r_reverses(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         table = screen.table
@@ -329,7 +330,7 @@ async def test_ctrl_s_changes_the_sort_and_ctrl_r_reverses(db: Database, setting
 async def test_enter_opens_the_customer_and_escape_returns(db: Database, settings: Settings) -> None:
     await seed(db)
     target = unique_company()
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await type_text(pilot, target.vtiger_id)
@@ -376,7 +377,7 @@ async def test_ctrl_d_shows_only_customers_with_discrepancies(db: Database, sett
     await db.pool.execute("update customer set discrepancy_count = 3 where id in (5, 17)")
     await db.pool.execute("update customer set discrepancy_count = 0 where id = 6")
     # The stored counts, without a start-up check replacing them (see the test below).
-    app = HubApp(settings.model_copy(update={"auto_check_consistency": False}), db)
+    app = HubApp(HubServices(settings.model_copy(update={"auto_check_consistency": False}), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await pilot.press("ctrl+d")
@@ -403,10 +404,10 @@ async def test_a_check_that_reaches_no_remote_system_keeps_the_stored_counts(
         "economic_api_url": closed, "economic_app_secret_token": SecretStr("secret"),
         "economic_agreement_grant_token": SecretStr("grant"), "http_max_retries": 0, "http_timeout_seconds": 2,
     })
-    app = HubApp(unreachable, db)
+    app = HubApp(HubServices(unreachable, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
-        await wait_for(pilot, lambda: app.fleet_checked, "the start-up consistency check")
+        await wait_for(pilot, lambda: app.services.fleet_checked, "the start-up consistency check")
         await pilot.pause()
         stored = await db.pool.fetch("select id from customer where discrepancy_count = 3 order by id")
         assert [row["id"] for row in stored] == [5, 17]  # the database keeps them ...
@@ -424,10 +425,10 @@ async def test_a_check_that_could_not_read_a_system_names_it_and_keeps_its_custo
         # e-conomic answers every customers page with garbage, as often as it is asked.
         sandbox.economic.faults.fault_path, sandbox.economic.faults.malformed_next = "/customers", 100
         config = pointed_at_sandbox(settings, sandbox.env()).model_copy(update={"http_max_retries": 0})
-        app = HubApp(config, db)
+        app = HubApp(HubServices(config, db))
         async with app.run_test(size=SIZE) as pilot:
             screen = await start(pilot)
-            await wait_for(pilot, lambda: app.fleet_checked, "the start-up consistency check")
+            await wait_for(pilot, lambda: app.services.fleet_checked, "the start-up consistency check")
             await pilot.pause()
             (note,) = [n for n in app._notifications if n.title == "Check incomplete"]
             assert note.severity == "error"
@@ -445,7 +446,7 @@ async def test_a_check_that_could_not_read_a_system_names_it_and_keeps_its_custo
 
 async def test_f1_lists_the_keys(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await pilot.press("f1")
@@ -463,7 +464,7 @@ async def test_f1_lists_the_keys(db: Database, settings: Settings) -> None:
 
 async def test_ctrl_q_quits(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await type_text(pilot, "a")  # even while typing in the filter
@@ -474,7 +475,7 @@ async def test_ctrl_q_quits(db: Database, settings: Settings) -> None:
 
 async def test_ctrl_q_quits_from_the_diff_screen(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("enter")
@@ -485,7 +486,7 @@ async def test_ctrl_q_quits_from_the_diff_screen(db: Database, settings: Setting
 
 async def test_danish_labels(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings.model_copy(update={"hubtui_language": "da"}), db)
+    app = HubApp(HubServices(settings.model_copy(update={"hubtui_language": "da"}), db))
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         text = screen_text(app)
@@ -509,7 +510,7 @@ async def test_danish_labels(db: Database, settings: Settings) -> None:
 
 async def test_keys_can_be_remapped_by_binding_id(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings.model_copy(update={"hubtui_keymap": "customers.sort=f6"}), db)
+    app = HubApp(HubServices(settings.model_copy(update={"hubtui_keymap": "customers.sort=f6"}), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await pilot.press("f6")
@@ -528,7 +529,7 @@ async def palette_lines(pilot: Pilot[None], query: str) -> list[str]:
 
 async def test_command_palette_offers_the_screens_actions(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         missing = []
@@ -543,7 +544,7 @@ async def test_command_palette_offers_the_screens_actions(db: Database, settings
 
 async def test_command_palette_runs_the_action(db: Database, settings: Settings) -> None:
     await seed(db)
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         await palette_lines(pilot, "only")
@@ -575,7 +576,7 @@ def hostile_companies() -> list[DemoCompany]:
 
 async def test_markup_and_escape_bytes_in_data_show_literally(db: Database, settings: Settings) -> None:
     await seed(db, hostile_companies())
-    app = HubApp(settings, db)
+    app = HubApp(HubServices(settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         text = screen_text(app)

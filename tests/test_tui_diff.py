@@ -35,6 +35,7 @@ from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.consistency import ConsistencyService
 from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
+from hubtui.services.hub import HubServices
 from hubtui.store.db import Database
 from hubtui.tui import app as app_module
 from hubtui.tui.app import HubApp
@@ -169,7 +170,7 @@ async def test_a_real_difference_is_one_row_with_its_suggestion(
     company = COMPANIES[VTIGER_STREET]
     other_street = sandbox.vtiger.accounts[company.vtiger_id]["bill_street"]
     assert other_street != company.address
-    app = HubApp(await seeded(db, settings, sandbox), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(VTIGER_STREET))
         text = screen_text(app)
@@ -206,7 +207,7 @@ async def test_a_real_difference_is_one_row_with_its_suggestion(
 
 async def test_keys_move_pick_leave_and_jump(db: Database, settings: Settings, sandbox: RunningSandbox) -> None:
     company = COMPANIES[THREE]
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         assert "3 discrepancies" in screen_text(app)
@@ -278,7 +279,7 @@ async def test_a_system_without_the_customer_cannot_be_picked(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
     company = COMPANIES[MISSING]
-    app = HubApp(await seeded(db, settings, sandbox), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(MISSING))
         text = screen_text(app)
@@ -301,7 +302,7 @@ async def test_custom_value_is_validated_before_it_is_used(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
     company = COMPANIES[THREE]
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         await pilot.press("a")
@@ -348,11 +349,11 @@ async def test_review_cancel_and_apply(db: Database, settings: Settings, sandbox
     economic_outcome = ("e-conomic: BLOCKED (Address) — e-conomic: e-conomic customer update blocked: "
                         "ECONOMIC_READ_ONLY=true forbids writing to e-conomic")
     # With the start-up fleet check, so the list has a count to update.
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox),
-                              auto_check_consistency=True), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox),
+                              auto_check_consistency=True), db))
     async with app.run_test(size=SIZE) as pilot:
         listing = await start(pilot)
-        await wait_for(pilot, lambda: app.fleet_checked, "the fleet check")
+        await wait_for(pilot, lambda: app.services.fleet_checked, "the fleet check")
         assert list_count(listing, customer_id) == 3
         # Filtered to it by its vTiger id, Enter opens it.
         await pilot.press(*company.vtiger_id, "enter")
@@ -412,8 +413,8 @@ async def test_dry_run_shows_and_sends_nothing_to_economic(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
     company = COMPANIES[THREE]
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), economic_read_only=False),
-                 db)
+    seeded_settings = await seeded(db, settings, sandbox, three_discrepancies(sandbox), economic_read_only=False)
+    app = HubApp(HubServices(seeded_settings, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         dialog = await review(pilot)
@@ -435,7 +436,7 @@ async def test_resolved_in_three_keystrokes_from_the_list(
 ) -> None:
     company = COMPANIES[THREE]
     customer_id = hub_id(THREE)
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         listing = await start(pilot)
         await pilot.press(*company.vtiger_id)  # filtered to it: the cursor is on it
@@ -512,8 +513,8 @@ def assert_economic_retried_alone(results: str, sandbox: RunningSandbox) -> None
 async def test_a_failed_system_shows_why_and_is_retried_alone(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
-                              **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
+                              **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         await fail_economic_write(pilot, screen, sandbox)
@@ -531,8 +532,8 @@ async def test_a_failed_system_shows_why_and_is_retried_alone(
 async def test_r_retries_the_failed_system_once_it_answers_again(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
-                              **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
+                              **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         await fail_economic_write(pilot, screen, sandbox)
@@ -548,7 +549,7 @@ async def test_80x24_shows_the_focused_row_in_full(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
     company = COMPANIES[THREE]
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox)), db))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         await pilot.press("a")
@@ -578,7 +579,7 @@ async def test_markup_and_escape_bytes_show_literally(
 ) -> None:
     original = COMPANIES[0]
     companies = [replace(original, name=HOSTILE_NAME, address=HOSTILE_ADDRESS), *COMPANIES[1:]]
-    app = HubApp(await seeded(db, settings, sandbox, companies), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, companies), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(0))
         text = screen_text(app)
@@ -621,7 +622,7 @@ async def test_custom_value_dialog_starting_value_shows_no_raw_escape(
     # the hub's value.
     hostile = "kontakt@\x1b[2Jbyg.dk"
     companies = [replace(COMPANIES[0], email=hostile), *COMPANIES[1:]]
-    app = HubApp(await seeded(db, settings, sandbox, companies), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, companies), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(0))
         assert [row.field for row in screen.rows] == ["email"]
@@ -632,9 +633,6 @@ async def test_custom_value_dialog_starting_value_shows_no_raw_escape(
         assert_no_raw_control(app)
 
 
-# --- snapshot ---------------------------------------------------------------------------------------
-
-
 class SnapshotApp(HubApp):
     """The app with its own database connection and sandboxes, opened inside the loop `snap_compare` runs
     it in (it runs the app with `App.run`, not in pytest-asyncio's loop)."""
@@ -642,16 +640,16 @@ class SnapshotApp(HubApp):
     CSS_PATH = str(Path(app_module.__file__).with_name("hubtui.tcss"))  # relative paths follow the subclass
 
     def __init__(self, settings: Settings, database_url: str) -> None:
-        super().__init__(settings, None)  # type: ignore[arg-type]
+        super().__init__(HubServices(settings, None))  # type: ignore[arg-type]
         self.database_url = database_url
         self.resources = AsyncExitStack()
 
     async def on_mount(self) -> None:  # runs before HubApp.on_mount opens the list
-        self.db = await Database.connect(self.database_url)
-        self.resources.push_async_callback(self.db.close)
+        db = await Database.connect(self.database_url)
+        self.resources.push_async_callback(db.close)
         sandbox = await self.resources.enter_async_context(serve_sandboxes(SandboxOptions(companies=N)))
-        await replace_all_customers(self.db, three_discrepancies(sandbox))
-        self.settings = pointed_at_sandbox(self.settings, sandbox.env())
+        await replace_all_customers(db, three_discrepancies(sandbox))
+        self.services = HubServices(pointed_at_sandbox(self.settings, sandbox.env()), db)
 
     async def on_unmount(self) -> None:
         await self.resources.aclose()
@@ -700,7 +698,7 @@ def assert_written_once(sandbox: RunningSandbox) -> None:
 async def test_s_y_again_while_writing_is_ignored_and_says_writing(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await slow_write(pilot, sandbox)
         await pilot.press("s", "y", "r")
@@ -717,7 +715,7 @@ async def test_s_y_again_while_writing_is_ignored_and_says_writing(
 async def test_leaving_the_screen_and_ctrl_q_during_a_write_wait_for_it(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         await slow_write(pilot, sandbox)
         await pilot.press("escape")
@@ -738,8 +736,8 @@ async def test_r_on_an_unknown_write_reads_it_back_and_sends_nothing_again(
     db: Database, settings: Settings, sandbox: RunningSandbox
 ) -> None:
     company = COMPANIES[THREE]
-    app = HubApp(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
-                              http_timeout_seconds=1, **LIVE), db)
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, three_discrepancies(sandbox), http_max_retries=0,
+                              http_timeout_seconds=1, **LIVE), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         # vTiger executes the revise but its answer never comes; meanwhile every vTiger read starts failing.
@@ -793,7 +791,7 @@ async def test_opening_a_customer_settles_an_earlier_unknown_write(
     assert earlier.results["vtiger"].outcome == "unknown"
     faults.error_rate = 0.0
 
-    app = HubApp(live, db)
+    app = HubApp(HubServices(live, db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diff(pilot, hub_id(THREE))
         await wait_for(pilot, lambda: "settled" in static_text(screen, "#results"), "the settled write")

@@ -13,6 +13,7 @@ from time_entries import BLAA, Entry, seed
 from tui_pilot import answer, quiet, screen_text, settle, wait_for
 
 from hubtui.config import Settings
+from hubtui.services.hub import HubServices
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
@@ -65,7 +66,7 @@ async def test_f7_refuses_a_rate_the_column_cannot_hold_in_the_dialog_and_keeps_
     db: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     await seed(db, [Entry(BLAA, 60)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_rates(pilot)
         dialog = await edit_rate_of(pilot, screen, BLAA)
@@ -86,7 +87,7 @@ async def test_f7_saves_a_rate_with_one_audit_row_and_says_so_when_the_customer_
     db: Database, settings: Settings
 ) -> None:
     await seed(db, [Entry(BLAA, 60)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_rates(pilot)
         await edit_rate_of(pilot, screen, BLAA)

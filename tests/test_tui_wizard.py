@@ -19,6 +19,7 @@ from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
 from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused
+from hubtui.services.hub import HubServices
 from hubtui.services.order_export import OrderExport
 from hubtui.services.orders import Orders
 from hubtui.store.db import Database
@@ -86,7 +87,7 @@ async def test_card_shows_everything_to_check(db: Database, settings: Settings) 
         Entry(MOLS, 20, "Password reset", date(2026, 1, 22)),
         Entry(BLAA, 60, "Server check", date(2026, 1, 20)),
     ])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         # Blå comes first by name; its rate is its own.
@@ -132,7 +133,7 @@ async def test_markup_control_characters_and_missing_values_are_shown_literally(
               related_case="\x1b]0;title\x07"),
         Entry(MOLS, 30, "Internal meeting", date(2026, 1, 22), contact=None, related_case=None, billable=False),
     ])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         text = screen_text(app)
@@ -154,7 +155,7 @@ async def test_markup_control_characters_and_missing_values_are_shown_literally(
 async def test_a_approves_with_the_rounded_hours_and_shows_the_next_entry(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 95), Entry(MOLS, 61, work_date=date(2026, 1, 22)),
                           Entry(MOLS, 5, work_date=date(2026, 1, 23))])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         assert shown_id(app) == ids[0]
@@ -196,7 +197,7 @@ async def test_keys_typed_ahead_never_half_decide(db: Database, settings: Settin
     Whether the extra keys approve the following entries or are ignored is the screen's choice; what must
     never happen is a decision stored without its audit event or reported as someone else's."""
     ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in range(1, 5)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         for _ in range(3):
@@ -213,7 +214,7 @@ async def test_keys_typed_ahead_never_half_decide(db: Database, settings: Settin
 
 async def test_a_second_key_during_a_slow_decision_does_not_lose_its_audit(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in range(1, 4)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         # A slow moment in the database, made deterministic: the audit table is briefly locked by someone
@@ -242,7 +243,7 @@ async def test_a_second_key_during_a_slow_decision_does_not_lose_its_audit(db: D
 
 async def test_r_rejects_only_with_a_reason(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 45), Entry(MOLS, 30, work_date=date(2026, 1, 22))])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "r")
@@ -268,7 +269,7 @@ async def test_r_rejects_only_with_a_reason(db: Database, settings: Settings) ->
 
 async def test_e_validates_the_hours_in_the_dialog_and_saves_a_danish_comma(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 95), Entry(MOLS, 30, work_date=date(2026, 1, 22))])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "e", "escape")  # Esc: nothing decided, the same entry still shown
@@ -303,7 +304,7 @@ async def test_e_validates_the_hours_in_the_dialog_and_saves_a_danish_comma(db: 
 
 async def test_s_skips_and_leaves_the_entry_pending(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 15), Entry(MOLS, 30, work_date=date(2026, 1, 22))])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "s")
@@ -323,7 +324,7 @@ async def test_s_skips_and_leaves_the_entry_pending(db: Database, settings: Sett
 
 async def test_u_undoes_the_last_decision(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in (1, 2, 3)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "a")
@@ -368,7 +369,7 @@ async def test_q_keeps_the_decisions_and_reopening_continues(
     db: Database, database_url: str, settings: Settings
 ) -> None:
     ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in (1, 2, 3, 4)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "a", "r")
@@ -391,7 +392,7 @@ async def test_q_keeps_the_decisions_and_reopening_continues(
 
     other_db = await Database.connect(database_url)
     try:
-        again = HubApp(quiet(settings), other_db)
+        again = HubApp(HubServices(quiet(settings), other_db))
         async with again.run_test(size=SIZE) as pilot:
             await open_wizard(pilot)
             assert shown_id(again) == ids[3]
@@ -405,7 +406,7 @@ async def test_q_keeps_the_decisions_and_reopening_continues(
 async def test_two_people_never_see_the_same_entry(db: Database, database_url: str, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in (1, 2, 3, 4, 5)])
     second_db = await Database.connect(database_url)
-    first, second = HubApp(quiet(settings), db), HubApp(quiet(settings), second_db)
+    first, second = HubApp(HubServices(quiet(settings), db)), HubApp(HubServices(quiet(settings), second_db))
     try:
         async with first.run_test(size=SIZE) as one:
             await open_wizard(one)
@@ -443,7 +444,7 @@ async def test_two_people_never_see_the_same_entry(db: Database, database_url: s
 
 async def test_a_decision_that_lost_a_race_says_so(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 15), Entry(MOLS, 30, work_date=date(2026, 1, 22))])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         assert shown_id(app) == ids[0]
@@ -473,7 +474,7 @@ async def test_last_entry_of_a_customer_offers_the_order_and_y_previews_it(db: D
         Entry(BLAA, 15, "Spam", date(2026, 1, 21)),
         Entry(MOLS, 60, "Backup", date(2026, 1, 20)),
     ])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         assert shown_id(app) == ids[1]  # the customer's entries in date order
@@ -521,7 +522,7 @@ async def test_n_declines_the_order_and_a_customer_without_approved_time_gets_no
     db: Database, settings: Settings
 ) -> None:
     await seed(db, [Entry(BLAA, 15), Entry(GUDENAA, 15), Entry(MOLS, 15)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "a")
@@ -540,7 +541,7 @@ async def test_x_in_the_order_preview_is_blocked_by_default_and_the_mode_stays_v
     db: Database, settings: Settings
 ) -> None:
     await seed(db, [Entry(BLAA, 95)])
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await open_wizard(pilot)
         await press(pilot, "a", "y")
@@ -570,7 +571,7 @@ async def test_the_order_preview_says_the_export_mode(db: Database, settings: Se
     orders = Orders(db, settings)
     await queue.approve(await db.pool.fetchval("select id from time_entry"))
     order_id = await orders.generate_order(BLAA)
-    app = HubApp(quiet(settings), db)
+    app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
         for changes, words in [
@@ -582,7 +583,7 @@ async def test_the_order_preview_says_the_export_mode(db: Database, settings: Se
             ({"timetracking_economic_read_only": False, "timetracking_economic_dry_run": False},
              ["LIVE: the export creates a real draft order in e-conomic", "time export: LIVE"]),
         ]:
-            app.settings = quiet(settings, **changes)  # as if started with these flags
+            app.services = HubServices(quiet(settings, **changes), db)  # as if started with these flags
             app.push_screen(OrderScreen(order_id))
             await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the order preview")
             await settle(pilot)
@@ -614,7 +615,7 @@ async def test_keys_during_a_live_export_start_nothing_and_leaving_the_screen_do
         live = Settings(**{k.lower(): v for k, v in sandbox.env().items()}, **LIVE_EXPORT,
                         hubtui_data_dir=settings.hubtui_data_dir)
         order_id = await order_for_the_sandbox(db, live)
-        app = HubApp(live, db)
+        app = HubApp(HubServices(live, db))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
             app.push_screen(OrderScreen(order_id))
@@ -654,7 +655,7 @@ async def test_an_unknown_export_shows_what_to_check_and_t_attaches_the_draft_th
         await db.pool.execute("update billing_order set key_first_sent_at = now() - interval '2 hours'")
         faults = sandbox.economic.faults
         faults.reject_next, faults.fault_method, faults.fault_path = 1, "GET", "/orders/drafts"
-        app = HubApp(live, db)
+        app = HubApp(HubServices(live, db))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
             app.push_screen(OrderScreen(order_id))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -16,15 +15,10 @@ from textual.worker import Worker, WorkerState
 
 from hubtui.config import Settings
 from hubtui.i18n import Labels
-from hubtui.store.db import Database
+from hubtui.services.hub import HubServices
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.help import HelpScreen
 from hubtui.tui.text import printable
-
-if TYPE_CHECKING:
-    from hubtui.connectors.economic import EconomicClient
-    from hubtui.connectors.vtiger import VtigerClient
-    from hubtui.services.consistency import ConsistencyService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,38 +46,27 @@ class HubApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     COMMAND_PALETTE_BINDING = "ctrl+p"
 
-    def __init__(self, settings: Settings, db: Database, *, demo: bool = False) -> None:
+    def __init__(self, services: HubServices) -> None:
         super().__init__()
-        self.settings = settings
-        self.db = db
-        self.demo = demo
-        self.labels = Labels(settings.hubtui_language)
-        self.fleet_checked = False  # the start-up check runs once per session, not on every reload
+        self.services = services  # the one door to everything behind the screens
+        self.labels = Labels(services.settings.hubtui_language)
         self.writes: set[asyncio.Task[Any]] = set()  # remote writes under way; see run_write
-        if settings.hubtui_keymap:
-            self.set_keymap(parse_keymap(settings.hubtui_keymap))
+        if services.settings.hubtui_keymap:
+            self.set_keymap(parse_keymap(services.settings.hubtui_keymap))
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def demo(self) -> bool:
+        return self.services.demo
 
     def on_mount(self) -> None:
         self.push_screen(CustomerListScreen())
 
-    @cached_property
-    def vtiger(self) -> VtigerClient:
-        """The one vTiger client of this session (created on first use)."""
-        from hubtui.connectors.vtiger import VtigerClient
-
-        return VtigerClient(self.settings)
-
-    @cached_property
-    def economic(self) -> EconomicClient:
-        """The one e-conomic client of this session (created on first use)."""
-        from hubtui.connectors.economic import EconomicClient
-
-        return EconomicClient(self.settings)
-
     async def on_unmount(self) -> None:
-        for name in ("vtiger", "economic"):
-            if name in self.__dict__:
-                await self.__dict__[name].aclose()
+        await self.services.aclose()
 
     def run_write(self, write: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run a write as a task the app owns: no key, no screen that is left and no worker's cancellation
@@ -142,12 +125,6 @@ class HubApp(App[None]):
         from hubtui.tui.screens.diff import DiffScreen
 
         self.push_screen(DiffScreen(customer_id))
-
-    @cached_property
-    def consistency(self) -> ConsistencyService:
-        from hubtui.services.consistency import ConsistencyService
-
-        return ConsistencyService(self.db, self.settings, self.vtiger, self.economic)
 
     def customer_checked(self, customer_id: int, discrepancies: int) -> None:
         """A customer was compared again: the list shows its new count without reloading everything."""

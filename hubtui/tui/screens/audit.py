@@ -17,11 +17,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from hubtui.core.fields import field_label, system_name
-from hubtui.services.audit import FIELD_WRITES, AuditEntry, recent_events, undo_refusal
-from hubtui.services.consistency import ApplyResult, UndoPreview, UndoRefused, outcome_words
+from hubtui.i18n import Labels
+from hubtui.services.audit import FIELD_WRITES, AuditEntry
+from hubtui.services.consistency import ApplyResult, UndoPreview, UndoRefused
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import ConfirmUndo
 from hubtui.tui.text import printable
+from hubtui.tui.words import outcome_words, write_words
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def _value(value: object) -> str:
     return "(empty)" if value in (None, "") else printable(value)
 
 
-def event_details(event: AuditEntry) -> Table:
+def event_details(event: AuditEntry, labels: Labels) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2), expand=True)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(ratio=1)
@@ -42,7 +44,7 @@ def event_details(event: AuditEntry) -> Table:
         ("What", event.event_type),
         ("Customer", f"{event.customer_name or '—'} (hub #{event.customer_id})" if event.customer_id else "—"),
         ("System", system_name(event.system) if event.system else "—"),
-        ("Outcome", outcome_words(event.outcome, event.message)),
+        ("Outcome", outcome_words(labels, event.outcome, event.message)),
         ("Dry run", "yes" if event.dry_run else "no"),
         ("By", event.actor),
         ("Remote log id", event.remote_log_id or "—"),
@@ -95,15 +97,16 @@ class AuditDetail(ModalScreen[bool]):
     AuditDetail VerticalScroll { height: auto; max-height: 30; }
     """
 
-    def __init__(self, event: AuditEntry, refusal: str | None) -> None:
+    def __init__(self, event: AuditEntry, refusal: str | None, labels: Labels) -> None:
         super().__init__()
         self.event = event
         self.refusal = refusal
+        self.labels = labels
 
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll():
-                yield Static(event_details(self.event))
+                yield Static(event_details(self.event, self.labels))
             hint = "u: undo (write the before values back)   Esc: close" if self.refusal is None \
                 else f"No undo: {self.refusal}   Esc: close"
             yield Static(Text(printable(hint), "dim"))
@@ -150,13 +153,13 @@ class AuditScreen(HubScreen):
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         text = self.query_one("#audit-filter", Input).value.strip() or None
-        self.events = await recent_events(self.hub.db, customer_id=self.customer_id, system=self.system,
+        self.events = await self.hub.services.audit_events(customer_id=self.customer_id, system=self.system,
                                           outcome=self.outcome, text=text)
         table = self.query_one(DataTable)
         table.clear()
         for event in self.events:
             fields = ", ".join(event.field_after) if event.event_type in FIELD_WRITES else ""
-            outcome = outcome_words(event.outcome, event.message)
+            outcome = outcome_words(self.hub.labels, event.outcome, event.message)
             table.add_row(
                 Text(f"{event.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
                 Text(printable(event.event_type)),
@@ -210,13 +213,13 @@ class AuditScreen(HubScreen):
 
     @work(exclusive=True, group="details", exit_on_error=False)
     async def details(self, event: AuditEntry) -> None:
-        refusal = await undo_refusal(self.hub.db, event)
+        refusal = await self.hub.services.why_not_undoable(event)
 
         def closed(undo: bool | None) -> None:
             if undo:
                 self.preview_undo(event.id)
 
-        self.app.push_screen(AuditDetail(event, refusal), closed)
+        self.app.push_screen(AuditDetail(event, refusal, self.hub.labels), closed)
 
     def action_undo(self) -> None:
         event = self._current()
@@ -230,23 +233,23 @@ class AuditScreen(HubScreen):
             self.notify("writing… the write under way finishes first; then press u again", markup=False)
             return
         try:
-            preview = await self.hub.consistency.undo_preview(event_id)
+            preview = await self.hub.services.consistency.undo_preview(event_id)
         except UndoRefused as error:
             self.notify(printable(f"No undo of event {event_id}: {error}"), severity="warning", markup=False,
                         timeout=10)
             return
         system = preview.event.system or ""
-        heading = Text(f"{system_name(system)}  [{preview.mode}]  ·  "
+        heading = Text(f"{system_name(system)}  [{write_words(self.hub.labels, preview.safety)}]  ·  "
                        f"{printable(preview.reading.name)} (hub #{preview.reading.customer_id})", "bold")
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 # The app's task: neither a key nor leaving this screen cuts the write off before its audit row.
-                write = self.hub.run_write(self.hub.consistency.undo(event_id, preview))
+                write = self.hub.run_write(self.hub.services.consistency.undo(event_id, preview))
                 write.add_done_callback(partial(self._undone, event_id))
 
         self.app.push_screen(ConfirmUndo(f"Undo event {event_id}: write the before values back?", heading,
-                                         undo_details(preview), live=preview.live), confirmed)
+                                         undo_details(preview), live=preview.safety.live), confirmed)
 
     def _undone(self, event_id: int, task: asyncio.Task[ApplyResult]) -> None:
         error = None if task.cancelled() else task.exception()
@@ -262,7 +265,7 @@ class AuditScreen(HubScreen):
             return
         result = task.result()
         for system, outcome in result.results.items():
-            words = outcome_words(outcome.outcome, outcome.message)
+            words = outcome_words(self.hub.labels, outcome.outcome, outcome.message)
             self.app.notify(printable(f"Undo {system_name(system)}: {words}"
                                       + (f" — {outcome.message}" if outcome.message else "")),
                             severity="information" if outcome.outcome == "written" else "warning", markup=False)

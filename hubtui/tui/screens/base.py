@@ -19,4 +19,4 @@ class HubScreen(Screen[None]):
 
     def safety_bar(self) -> SafetyBar:
         """The header line that says, in words, what a write would do right now."""
-        return SafetyBar(self.hub.settings, self.hub.labels, self.hub.demo)
+        return SafetyBar(self.hub.services.safety, self.hub.labels, self.hub.demo)

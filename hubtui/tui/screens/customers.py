@@ -89,7 +89,7 @@ class CustomerListScreen(HubScreen):
 
     @cached_property
     def customers(self) -> CustomerListService:
-        return CustomerListService(self.hub.db)
+        return self.hub.services.customer_list
 
     @property
     def table(self) -> CustomerTable:
@@ -124,7 +124,7 @@ class CustomerListScreen(HubScreen):
         log.info("loaded %d customers in %.0f ms", len(self.index), (time.perf_counter() - started) * 1000)
         self.apply_view()
         settings = self.hub.settings
-        if settings.auto_check_consistency and settings.remote_configured and not self.hub.fleet_checked \
+        if settings.auto_check_consistency and settings.remote_configured and not self.hub.services.fleet_checked \
                 and len(self.index):
             self.action_check_all()
 
@@ -189,8 +189,6 @@ class CustomerListScreen(HubScreen):
 
     @work(exclusive=True, group="fleet-check", exit_on_error=False)
     async def check_all(self) -> None:
-        from hubtui.services.consistency import check_fleet
-
         box = self.query_one("#checking")
         label = self.query_one("#check-label", Static)
         bar = self.query_one("#check-progress", ProgressBar)
@@ -201,10 +199,10 @@ class CustomerListScreen(HubScreen):
 
         box.add_class("running")
         try:
-            result = await check_fleet(self.hub.consistency, progress)
+            result = await self.hub.services.check_fleet(progress)
         finally:
             box.remove_class("running")
-        self.hub.fleet_checked = True
+        self.hub.services.fleet_checked = True
         if not (result.systems_available["vtiger"] or result.systems_available["economic"]):
             # Nothing was compared: the stored counts stay, and so does their age.
             reasons = "; ".join(result.unavailable_reasons.values())

@@ -31,14 +31,12 @@ from hubtui.services.consistency import (
     CustomerGone,
     CustomerReading,
     SystemResult,
-    outcome_words,
-    safety_label,
-    writes_live,
 )
 from hubtui.tui.format import age
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
+from hubtui.tui.words import outcome_words, write_words
 
 CHOSEN, NOT_CHOSEN = "● ", "○ "
 _OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
@@ -100,7 +98,7 @@ class DiffScreen(HubScreen):
     @work(exclusive=True, group="diff-read", exit_on_error=False)
     async def load(self) -> None:
         try:
-            reading = await self.hub.consistency.read(self.customer_id)
+            reading = await self.hub.services.consistency.read(self.customer_id)
         except CustomerGone as error:
             self.query_one("#title", Static).update(Text(str(error), "bold red"))
             return
@@ -302,7 +300,7 @@ class DiffScreen(HubScreen):
             if yes and not self._busy():
                 self.apply(plan)
 
-        any_live = any(writes_live(self.hub.settings, system) for system in plan.systems)
+        any_live = any(self.hub.services.safety.of_system(system).live for system in plan.systems)
         self.app.push_screen(ConfirmWrites(lines, any_live=any_live), confirmed)
 
     def _plan_lines(self, plan: WritePlan) -> list[Text]:
@@ -311,7 +309,7 @@ class DiffScreen(HubScreen):
         for system in plan.systems:
             header = Text()
             header.append(system_name(system), "bold")
-            header.append(f"  [{safety_label(self.hub.settings, system)}]", "bold yellow")
+            header.append(f"  [{write_words(labels, self.hub.services.safety.of_system(system))}]", "bold yellow")
             lines.append(header)
             before, after = plan.audit_values(system)
             for name in after:
@@ -332,7 +330,7 @@ class DiffScreen(HubScreen):
 
     def apply(self, plan: WritePlan, only: list[str] | None = None) -> None:
         assert self.reading is not None
-        self._start(self.hub.consistency.apply(self.reading, plan, only=only))
+        self._start(self.hub.services.consistency.apply(self.reading, plan, only=only))
 
     def _start(self, write: Coroutine[Any, Any, ApplyResult]) -> None:
         """Run `write` as the app's task: neither a key, nor leaving this screen, nor ctrl+q cancels it."""
@@ -352,7 +350,7 @@ class DiffScreen(HubScreen):
         result = task.result()
         if not self.is_attached:
             # The person left the screen meanwhile: tell them how it went wherever they are.
-            summary = "; ".join(f"{system_name(s)} {outcome_words(r.outcome, r.message)}"
+            summary = "; ".join(f"{system_name(s)} {outcome_words(self.hub.labels, r.outcome, r.message)}"
                                 for s, r in result.results.items())
             self.app.notify(printable(f"{self.reading.name if self.reading else ''}: {summary}"), markup=False)
             return
@@ -369,7 +367,8 @@ class DiffScreen(HubScreen):
         text = Text(heading + "\n" if heading else "", "bold")
         for system, outcome in result.results.items():
             text.append(f"{system_name(system)}: ", "bold")
-            text.append(outcome_words(outcome.outcome, outcome.message), _OUTCOME_STYLE[outcome.outcome])
+            text.append(outcome_words(self.hub.labels, outcome.outcome, outcome.message),
+                        _OUTCOME_STYLE[outcome.outcome])
             fields = ", ".join(self.hub.labels(name) for name in outcome.fields)
             text.append(printable(f" ({fields})"))
             # "written (confirmed by re-read)" says it already: the message goes on with what happened.
@@ -396,7 +395,7 @@ class DiffScreen(HubScreen):
     async def _retry(self, last: ApplyResult, systems: list[str]) -> ApplyResult:
         """Read again (which settles a write whose outcome was unknown), then send again only what did not
         land: the plan starts from what the systems hold now, and the lost-update guard compares with that."""
-        reading = await self.hub.consistency.read(self.customer_id)
+        reading = await self.hub.services.consistency.read(self.customer_id)
         kept: dict[str, SystemResult] = {}
         for system in systems:
             earlier = last.results[system]
@@ -412,6 +411,6 @@ class DiffScreen(HubScreen):
         again = [system for system in systems if system not in kept]
         if not again:
             return ApplyResult(kept, reading)
-        result = await self.hub.consistency.apply(reading, build_plan(reading.comparison, self.choices),
+        result = await self.hub.services.consistency.apply(reading, build_plan(reading.comparison, self.choices),
                                                   only=again)
         return ApplyResult({**kept, **result.results}, result.reading)

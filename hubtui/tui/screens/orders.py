@@ -14,9 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
-from hubtui.core.safety import write_mode
 from hubtui.services.order_export import ExportResult, OrderExport
-from hubtui.services.orders import Orders
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
@@ -66,15 +64,14 @@ class OrderScreen(HubScreen):
 
     def on_mount(self) -> None:
         self.title = "Order"
-        settings = self.hub.settings
-        mode = write_mode(settings.timetracking_economic_read_only, settings.timetracking_economic_dry_run)
+        mode = self.hub.services.safety.order_export.mode
         style = "bold red" if mode == "live" else "bold yellow"
         self.query_one("#mode", Static).update(Text(_MODE_WORDS[mode], style))
         self.load()
 
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        order = await Orders(self.hub.db, self.hub.settings).order(self.order_id)
+        order = await self.hub.services.orders.order(self.order_id)
         target = self.query_one("#order", Static)
         if order is None:
             target.update(Text(f"Order {self.order_id} does not exist", "bold red"))
@@ -116,9 +113,7 @@ class OrderScreen(HubScreen):
             self.notify(f"{self.order_number} was already exported as e-conomic draft {self.draft_number}",
                         markup=False)
             return
-        settings = self.hub.settings
-        mode = write_mode(settings.timetracking_economic_read_only, settings.timetracking_economic_dry_run)
-        if mode != "live":
+        if not self.hub.services.safety.order_export.live:
             self._start(lambda export: export.export(self.order_id))  # blocked and dry-run send nothing
             return
         warning = "A real draft order will be created in e-conomic."
@@ -165,8 +160,7 @@ class OrderScreen(HubScreen):
 
     def _start(self, run: Callable[[OrderExport], Awaitable[ExportResult]]) -> None:
         self.notify("writing…", markup=False)
-        export = OrderExport(self.hub.db, self.hub.settings, self.hub.economic)
-        self.writing = self.hub.run_write(run(export))
+        self.writing = self.hub.run_write(run(self.hub.services.order_export))
         self.writing.add_done_callback(self._written)
 
     def _written(self, task: asyncio.Task[ExportResult]) -> None:
@@ -214,7 +208,7 @@ class OrdersScreen(HubScreen):
     async def action_reload(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        for order in await Orders(self.hub.db, self.hub.settings).orders():
+        for order in await self.hub.services.orders.orders():
             table.add_row(
                 Text(order.number), Text(printable(order.customer_name)), Text(str(order.line_count)),
                 Text(f"{order.total_amount} {order.currency}"), Text(order.status),

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from hubtui.services.rates import HourlyRates, RateRefused, checked_rate
+from hubtui.services.rates import RateRefused, checked_rate
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask
 from hubtui.tui.text import printable
@@ -58,7 +58,7 @@ class RatesScreen(HubScreen):
         cursor = table.cursor_row
         table.clear()
         currency = self.hub.settings.timetracking_currency
-        for customer in await HourlyRates(self.hub.db).rates():
+        for customer in await self.hub.services.rates.rates():
             rate = (Text(f"{customer.hourly_rate} {currency}") if customer.hourly_rate is not None
                     else Text(f"{self.hub.settings.timetracking_default_rate} (default)", "dim"))
             table.add_row(Text(printable(customer.name)), rate, Text(str(customer.pending)),
@@ -81,7 +81,7 @@ class RatesScreen(HubScreen):
     @work(exclusive=True, group="save-rate", exit_on_error=False)
     async def save(self, customer_id: int, rate: Decimal | None) -> None:
         try:
-            await HourlyRates(self.hub.db).set_rate(customer_id, rate)
+            await self.hub.services.rates.set_rate(customer_id, rate)
         except RateRefused as error:
             self.notify(printable(f"Rate not saved: {error}"), severity="error", markup=False, timeout=10)
         else:

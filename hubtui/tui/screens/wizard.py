@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 
 from hubtui.core.billing import InvalidHours, parse_hours
 from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused, QueueEntry, WizardSession
-from hubtui.services.orders import OrderRefused, Orders
+from hubtui.services.orders import OrderRefused
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
@@ -77,7 +77,7 @@ class WizardScreen(HubScreen):
 
     @property
     def queue(self) -> ApprovalQueue:
-        return ApprovalQueue(self.hub.db, self.hub.settings)
+        return self.hub.services.approval_queue
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
@@ -210,7 +210,7 @@ class WizardScreen(HubScreen):
     @work(group="wizard-order", exit_on_error=False)
     async def make_order(self, customer_id: int) -> None:
         try:
-            order_id = await Orders(self.hub.db, self.hub.settings).generate_order(customer_id)
+            order_id = await self.hub.services.orders.generate_order(customer_id)
         except OrderRefused as error:
             self._say(str(error), "yellow")
             return
