@@ -53,7 +53,7 @@ from hubtui.sandbox.server import (
     SandboxOptions,
     serve_sandboxes,
 )
-from hubtui.services.audit import AuditRecord, actor, get_event, record, undo_refusal
+from hubtui.services.audit import undo_refusal
 from hubtui.services.consistency import (
     ApplyResult,
     ConsistencyService,
@@ -63,6 +63,7 @@ from hubtui.services.consistency import (
 )
 from hubtui.services.demo import replace_all_customers
 from hubtui.services.rates import HourlyRates
+from hubtui.store.audit import AuditRecord, actor, get_event, record
 from hubtui.store.db import Database
 
 FLEET_COMPANIES = 300
@@ -851,7 +852,7 @@ async def test_undo_is_refused_with_the_reason_for_every_event_that_wrote_nothin
     # Settled by reading it back ("confirmed by re-read"), the unknown write is a write, and can be undone.
     await hub.pool.execute("update audit_event set outcome = 'written', message = 'confirmed by re-read' "
                            "where id = $1", ids["unknown"])
-    event = await get_event(hub, ids["unknown"])
+    event = await get_event(hub.pool, ids["unknown"])
     assert event is not None and await undo_refusal(hub, event) is None
 
 

@@ -20,7 +20,6 @@ from hubtui.connectors.vtiger import VtigerClient, decode_entities
 from hubtui.core.fields import hub_values_from_vtiger
 from hubtui.sandbox.remote_data import ORPHAN_VTIGER_ID, RemoteData, build_remote_data
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
-from hubtui.services.audit import actor
 from hubtui.services.importing import (
     ACCOUNTS_WATERMARK,
     TIMELOGS_WATERMARK,
@@ -30,6 +29,7 @@ from hubtui.services.importing import (
     parse_minutes,
     parse_work_date,
 )
+from hubtui.store.audit import actor
 from hubtui.store.db import Database
 
 FAST_RETRY = RetryPolicy(wait_base=0.01, wait_max=0.05, max_retry_after=0.05)

@@ -32,11 +32,11 @@ from hubtui.core.draft_order import new_export_key
 from hubtui.sandbox.remote_data import MISSING_FROM_ECONOMIC_INDEX
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.approval_queue import ApprovalQueue, DecisionRefused, WizardSession
-from hubtui.services.audit import actor
 from hubtui.services.importing import import_customers, import_timelogs
 from hubtui.services.order_export import ExportResult, OrderExport
 from hubtui.services.orders import OrderRefused, Orders
 from hubtui.services.rates import RATE_DECIMALS, RATE_DIGITS, RATE_MAX, HourlyRates, RateRefused
+from hubtui.store.audit import actor
 from hubtui.store.db import Database
 
 COMPANIES = 60  # timelogs exist for every third of the first 60 companies

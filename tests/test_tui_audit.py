@@ -20,7 +20,7 @@ from hubtui.services.hub import HubServices
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.audit import AuditScreen
-from hubtui.tui.screens.dialogs import ConfirmUndo
+from hubtui.tui.screens.dialogs import ConfirmWrites
 
 SIZE = (120, 34)
 CUSTOMER = 1  # company index 0: nothing planted, the three systems agree
@@ -89,15 +89,15 @@ async def test_u_on_a_blocked_write_says_why_and_opens_no_dialog_u_on_a_written_
 
         await cursor_to(pilot, screen, written["vtiger"])
         await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmUndo), "the undo dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmWrites), "the undo dialog")
         text = screen_text(app)
-        assert "vTiger  [LIVE]" in text and "LIVE: this changes real data." in text
+        assert "vTiger  [LIVE]" in text and "LIVE: this changes real data in the remote systems." in text
         assert "Svendborg" in text and original in text  # now, and what it would restore
         assert f"changed since: now Svendborg (the event wrote {NEW_CITY})" in text
 
         await pilot.press("enter")  # Enter alone never confirms a LIVE undo
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmUndo) and sandbox.vtiger.write_log == []
+        assert isinstance(app.screen, ConfirmWrites) and sandbox.vtiger.write_log == []
         await pilot.press("y")
         await wait_for(pilot, lambda: any(note.startswith("Undo vTiger: written") for note in notes(app)),
                        "the undo to be written")

@@ -42,9 +42,9 @@ from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.plan import FieldChoice, build_plan
 from hubtui.sandbox.faults import Faults, LoggedWrite
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
-from hubtui.services.audit import IN_FLIGHT
 from hubtui.services.consistency import CONFIRMED, ApplyResult, ConsistencyService, confirmed_by_reread
 from hubtui.services.demo import replace_all_customers
+from hubtui.store.audit import IN_FLIGHT
 from hubtui.store.db import Database
 
 Make = Callable[..., Awaitable[ConsistencyService]]

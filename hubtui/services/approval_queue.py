@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from hubtui.config import Settings
 from hubtui.core.billing import InvalidHours, billable_hours, effective_rate, line_amount, parse_hours
-from hubtui.services.audit import AuditRecord, actor, record
 from hubtui.store import time_entries
+from hubtui.store.audit import AuditRecord, actor, record
 from hubtui.store.db import Database
 
 CLAIM_MINUTES = 10

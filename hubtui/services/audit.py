@@ -1,8 +1,7 @@
-"""The audit log as the screens and services use it: which events can be undone, and the log's rows.
+"""Which audit events can be undone, and why not: the one place this rule lives.
 
 The rows themselves are written and read by hubtui/store/audit.py, on the caller's connection, so an event
-shares a transaction with the change it describes; the names re-exported here are what callers above the
-store use.
+shares a transaction with the change it describes.
 """
 
 from __future__ import annotations
@@ -10,31 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from hubtui.store import audit as store
-from hubtui.store.audit import IN_FLIGHT, UNDOES, AuditEntry, AuditRecord, actor, record
+from hubtui.store.audit import AuditEntry
 from hubtui.store.db import Database
 
-__all__ = ["FIELD_WRITES", "IN_FLIGHT", "UNDOES", "AuditEntry", "AuditRecord", "actor", "get_event",
-           "recent_events", "record", "undo_refusal"]
+__all__ = ["FIELD_WRITES", "AuditEntry", "undo_refusal"]  # AuditEntry: the rows the audit log's readers get
 
 FIELD_WRITES = frozenset({"field_sync", "undo"})  # the events that write customer fields, and can be undone
-
-
-async def recent_events(
-    db: Database,
-    *,
-    customer_id: int | None = None,
-    system: str | None = None,
-    outcome: str | None = None,
-    text: str | None = None,
-    limit: int = 500,
-) -> list[AuditEntry]:
-    """Newest first, optionally only one customer's, one system's or one outcome's."""
-    return await store.recent_events(db.pool, customer_id=customer_id, system=system, outcome=outcome,
-                                     text=text, limit=limit)
-
-
-async def get_event(db: Database, event_id: int) -> AuditEntry | None:
-    return await store.get_event(db.pool, event_id)
 
 
 _NOT_WRITTEN = {

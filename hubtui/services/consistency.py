@@ -49,13 +49,14 @@ from hubtui.core.fields import (
 from hubtui.core.memory import collector_paused
 from hubtui.core.normalize import normalize
 from hubtui.core.plan import WritePlan, undo_plan
-from hubtui.services.audit import get_event, undo_refusal
+from hubtui.services.audit import undo_refusal
 from hubtui.services.safety import SafetyModes, WriteSafety
 from hubtui.store.audit import (
     AuditEntry,
     AuditRecord,
     Settlement,
     claim_unknown,
+    get_event,
     hold_in_flight,
     mark_undoing,
     record,
@@ -523,7 +524,7 @@ class ConsistencyService:
 
         UndoRefused when the event cannot be undone (`undo_refusal`), the system cannot be read, or there is
         nothing left to write."""
-        event = await get_event(self.db, event_id)
+        event = await get_event(self.db.pool, event_id)
         if event is None:
             raise UndoRefused(f"audit event {event_id} does not exist")
         why = await undo_refusal(self.db, event)

@@ -85,15 +85,15 @@ class HubServices:
     async def audit_events(self, *, customer_id: int | None = None, system: str | None = None,
                            outcome: str | None = None, text: str | None = None,
                            limit: int = 500) -> list[AuditEntry]:
-        from hubtui.services.audit import recent_events
+        from hubtui.store.audit import recent_events
 
-        return await recent_events(self.db, customer_id=customer_id, system=system, outcome=outcome, text=text,
+        return await recent_events(self.db.pool, customer_id=customer_id, system=system, outcome=outcome, text=text,
                                    limit=limit)
 
     async def audit_event(self, event_id: int) -> AuditEntry | None:
-        from hubtui.services.audit import get_event
+        from hubtui.store.audit import get_event
 
-        return await get_event(self.db, event_id)
+        return await get_event(self.db.pool, event_id)
 
     async def why_not_undoable(self, event: AuditEntry) -> str | None:
         """Why `event` cannot be undone, or None when it can."""

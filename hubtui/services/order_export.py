@@ -29,9 +29,9 @@ from hubtui.config import Settings
 from hubtui.connectors.base import ConnectorError, MalformedResponse, WriteBlocked
 from hubtui.connectors.economic import EconomicClient
 from hubtui.core.draft_order import NotExportable, draft_order_payload, new_export_key
-from hubtui.services.audit import AuditRecord, record
 from hubtui.store import orders as order_store
 from hubtui.store import time_entries
+from hubtui.store.audit import AuditRecord, record
 from hubtui.store.db import Database
 from hubtui.store.orders import Order
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from hubtui.config import Settings
 from hubtui.core.billing import build_order_lines, effective_rate, next_order_number, order_total
 from hubtui.core.draft_order import new_export_key
-from hubtui.services.audit import AuditRecord, record
 from hubtui.store import orders as order_store
 from hubtui.store import time_entries
+from hubtui.store.audit import AuditRecord, record
 from hubtui.store.db import Database
 from hubtui.store.orders import Order, OrderSummary
 

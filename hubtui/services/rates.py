@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from hubtui.services.audit import AuditRecord, record
 from hubtui.store import rates as rate_store
+from hubtui.store.audit import AuditRecord, record
 from hubtui.store.db import Database
 from hubtui.store.rates import CustomerRate
 

@@ -21,7 +21,7 @@ from hubtui.i18n import Labels
 from hubtui.services.audit import FIELD_WRITES, AuditEntry
 from hubtui.services.consistency import ApplyResult, UndoPreview, UndoRefused
 from hubtui.tui.screens.base import HubScreen
-from hubtui.tui.screens.dialogs import ConfirmUndo
+from hubtui.tui.screens.dialogs import ConfirmWrites
 from hubtui.tui.text import printable
 from hubtui.tui.words import outcome_words, write_words
 
@@ -248,8 +248,9 @@ class AuditScreen(HubScreen):
                 write = self.hub.run_write(self.hub.services.consistency.undo(event_id, preview))
                 write.add_done_callback(partial(self._undone, event_id))
 
-        self.app.push_screen(ConfirmUndo(f"Undo event {event_id}: write the before values back?", heading,
-                                         undo_details(preview), live=preview.safety.live), confirmed)
+        self.app.push_screen(ConfirmWrites(undo_details(preview), any_live=preview.safety.live, heading=heading,
+                                           question=f"Undo event {event_id}: write the before values back?",
+                                           yes="undo"), confirmed)
 
     def _undone(self, event_id: int, task: asyncio.Task[ApplyResult]) -> None:
         error = None if task.cancelled() else task.exception()

@@ -17,10 +17,11 @@ from hubtui.tui.text import printable
 
 
 class ConfirmWrites(ModalScreen[bool]):
-    """The exact writes per system with their safety labels; y writes, n or Esc cancels."""
+    """What a write (or an export, an order, an undo) would do, with its safety label. Only `y` confirms:
+    Enter, pressed out of habit or typed ahead, must never write — least of all LIVE. n or Esc cancels."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes, write", id="confirm.yes"),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
     DEFAULT_CSS = """
@@ -31,61 +32,30 @@ class ConfirmWrites(ModalScreen[bool]):
     ConfirmWrites #live { background: $error; color: $text; text-style: bold; padding: 0 1; }
     """
 
-    def __init__(self, lines: list[Text], *, any_live: bool, question: str = "Write these changes?") -> None:
+    def __init__(self, body: list[Text] | RenderableType, *, any_live: bool, question: str = "Write these changes?",
+                 heading: Text | None = None, yes: str = "write") -> None:
         super().__init__()
-        self.lines = lines
+        self.lines = body if isinstance(body, list) else []  # the writes line by line, when given so
+        self.body = Text("\n").join(body) if isinstance(body, list) else body
         self.any_live = any_live
         self.question = question
+        self.heading = heading
+        self.yes = yes
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self.question, "bold"))
             if self.any_live:
                 yield Static(Text("LIVE: this changes real data in the remote systems."), id="live")
-            with VerticalScroll():
-                yield Static(Text("\n").join(self.lines))
-            yield Static(Text("y / Enter: write    n / Esc: cancel", "dim"))
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-
-class ConfirmUndo(ModalScreen[bool]):
-    """An undo's values, now next to restored, under the system's safety label. Only `y` confirms: Enter,
-    pressed out of habit, must not write a LIVE undo."""
-
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes, undo", id="confirm_undo.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm_undo.no"),
-    ]
-    DEFAULT_CSS = """
-    ConfirmUndo { align: center middle; }
-    ConfirmUndo > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
-                             border: thick $warning; background: $surface; padding: 0 1; }
-    ConfirmUndo VerticalScroll { height: auto; max-height: 20; }
-    ConfirmUndo #live { background: $error; color: $text; text-style: bold; padding: 0 1; }
-    """
-
-    def __init__(self, question: str, heading: Text, body: RenderableType, *, live: bool) -> None:
-        super().__init__()
-        self.question = question
-        self.heading = heading
-        self.body = body
-        self.live = live
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(self.question, "bold"))
-            if self.live:
-                yield Static(Text("LIVE: this changes real data."), id="live")
-            yield Static(self.heading)
+            if self.heading is not None:
+                yield Static(self.heading)
             with VerticalScroll():
                 yield Static(self.body)
-            yield Static(Text("y: undo    n / Esc: cancel    (Enter does not confirm)", "dim"))
+            yield Static(Text(f"y: {self.yes}    n / Esc: cancel    (Enter does not confirm)", "dim"))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
 
 class Ask(ModalScreen[str | None]):
     """Ask for one line of text; `check` cleans it or raises ValueError with a message shown in place, so a
