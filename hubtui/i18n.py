@@ -55,6 +55,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "checked_age": ("checked {age}", "tjekket {age}"),
     "never": ("never", "aldrig"),
     "help_title": ("Keys", "Taster"),
+    # The diff's column headings: short enough for their columns at 80 columns.
+    "diff_field": ("Field", "Felt"),
+    "diff_why": ("Choice · why", "Valg · hvorfor"),
     # What a write came to (the diff, the audit log, notifications).
     "outcome_written": ("written", "skrevet"),
     "outcome_dry_run": ("DRY-RUN: not sent", "TØRKØRSEL: ikke sendt"),
@@ -69,6 +72,20 @@ _LABELS: dict[str, tuple[str, str]] = {
     "write_read_only": ("READ-ONLY: blocked", "KUN LÆSNING: blokeret"),
     "write_dry_run": ("DRY-RUN: shown, not sent", "TØRKØRSEL: vist, ikke sendt"),
     "write_disabled": ("disabled ({flag}=false)", "slået fra ({flag}=false)"),
+    # A new order from the orders list (g): which customer's approved time.
+    "order_pick_title": ("New order: which customer's approved time?", "Ny ordre: hvilken kundes godkendte tid?"),
+    "order_pick_filter": ("Type to filter by name", "Skriv for at filtrere på navn"),
+    "order_pick_keys": ("↑ ↓: move    Enter: make the order    Esc: cancel",
+                        "↑ ↓: flyt    Enter: lav ordren    Esc: annuller"),
+    "order_pick_time": ("{entries} approved, {hours} h", "{entries} godkendt, {hours} t"),
+    "order_pick_pending": ("{pending} pending: left for later", "{pending} afventer: til senere"),
+    "order_pick_no_match": ("No customer with approved time matches; Backspace widens the filter",
+                            "Ingen kunde med godkendt tid matcher; Backspace udvider filteret"),
+    "order_none_ready": (
+        "No customer has approved time that is on no order: approve time entries first (F4)",
+        "Ingen kunde har godkendt tid, der ikke er på en ordre: godkend tidsregistreringer først (F4)",
+    ),
+    "order_refused": ("No order was made: {reason}", "Ingen ordre blev lavet: {reason}"),
 }
 
 

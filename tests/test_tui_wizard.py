@@ -13,7 +13,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 from time_entries import BLAA, GUDENAA, MOLS, Entry, name, seed
-from tui_pilot import RAW_CONTROL, answer, quiet, screen_text, settle, wait_for
+from tui_pilot import RAW_CONTROL, answer, notes, quiet, screen_text, settle, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -26,10 +26,11 @@ from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
-from hubtui.tui.screens.orders import OrderScreen
+from hubtui.tui.screens.orders import CustomerPicker, OrderScreen, OrdersScreen
 from hubtui.tui.screens.wizard import WizardScreen
 
 SIZE = (110, 34)
+SUPPORT = (80, 24)  # how support staff see it, in tmux
 
 
 def wizard(app: HubApp) -> WizardScreen:
@@ -146,7 +147,10 @@ async def test_markup_control_characters_and_missing_values_are_shown_literally(
         text = screen_text(app)
         assert card_row(text, "Contact", "—")
         assert card_row(text, "Related case", "—")
-        assert card_row(text, "Billable hours", "0.50 h  (marked NOT billable in vTiger)")
+        # Not billable: `a` would approve 0 hours, and the card says so under them.
+        assert card_row(text, "Billable hours", "0.00 h")
+        assert "marked NOT billable in vTiger: a approves 0 h; e types hours to bill" in text
+        assert card_row(text, "Amount", "0.00 DKK")
 
 
 # --- decisions --------------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ async def test_r_rejects_only_with_a_reason(db: Database, settings: Settings) ->
         assert f"Rejected entry {ids[0]}: covered by the service agreement" in screen_text(app)
 
 
-async def test_e_validates_the_hours_in_the_dialog_and_saves_a_danish_comma(db: Database, settings: Settings) -> None:
+async def test_e_validates_the_hours_in_the_dialog_and_a_saves_a_danish_comma(db: Database, settings: Settings) -> None:
     ids = await seed(db, [Entry(MOLS, 95), Entry(MOLS, 30, work_date=date(2026, 1, 22))])
     app = HubApp(HubServices(quiet(settings), db))
     async with app.run_test(size=SIZE) as pilot:
@@ -293,6 +297,12 @@ async def test_e_validates_the_hours_in_the_dialog_and_saves_a_danish_comma(db: 
             current = await row(db, ids[0])
             assert (current["status"], current["billable_hours"]) == ("pending", None), typed
         assert await answer(pilot, "1,5") == ""
+        # `e` only changes the card; `a` decides (this test expected `e` to approve at once before).
+        assert shown_id(app) == ids[0]
+        current = await row(db, ids[0])
+        assert (current["status"], current["billable_hours"]) == ("pending", None)
+        assert card_row(screen_text(app), "Billable hours", "1.50 h")
+        await press(pilot, "a")
         first = await row(db, ids[0])
         assert (first["status"], first["billable_hours"]) == ("approved", Decimal("1.50"))
         assert shown_id(app) == ids[1]
@@ -360,6 +370,161 @@ async def test_u_undoes_the_last_decision(db: Database, settings: Settings) -> N
         undone_events = await db.pool.fetchval(
             "select count(*) from audit_event where event_type = 'entry_decision_undone'")
         assert undone_events == 2
+
+
+async def test_e_changes_the_hours_on_the_card_and_leaves_the_decision_to_a_r_or_s(
+    db: Database, settings: Settings
+) -> None:
+    ids = await seed(db, [Entry(MOLS, 95, work_date=date(2026, 1, day)) for day in (1, 2, 3)])
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot)
+        await press(pilot, "e")
+        assert await answer(pilot, "2") == ""
+        text = screen_text(app)
+        assert shown_id(app) == ids[0]  # nothing decided: the same entry, with the typed hours
+        assert card_row(text, "Billable hours", "2.00 h")
+        assert "typed by you: a approves these" in text
+        assert card_row(text, "Amount", "1700.00 DKK")  # 2.00 h at the default 850.00
+        assert f"1/3 · {name(MOLS)} 1/3" in text
+        assert re.search(rf"Entry {ids[0]}: 2.00 h typed, not saved yet; a approves them, s skips\s+and forgets "
+                         "them", text), text
+        assert (await row(db, ids[0]))["status"] == "pending"
+        assert await db.pool.fetchval("select count(*) from audit_event") == 0
+
+        await press(pilot, "a")  # approves what the card said
+        first = await row(db, ids[0])
+        assert (first["status"], first["billable_hours"]) == ("approved", Decimal("2.00"))
+        assert await db.pool.fetchval("select after ->> 'billable_hours' from audit_event "
+                                      "where event_type = 'entry_approved'") == "2.00"
+
+        await press(pilot, "e")
+        await answer(pilot, "3")
+        await press(pilot, "r")  # r still rejects an entry with typed hours
+        await answer(pilot, "internal work")
+        second = await row(db, ids[1])
+        assert (second["status"], second["billable_hours"]) == ("rejected", None)
+
+        await press(pilot, "e")
+        await answer(pilot, "0,5")
+        assert card_row(screen_text(app), "Billable hours", "0.50 h")
+        await press(pilot, "s")  # skipping forgets the typed hours
+        assert shown_id(app) is None
+        third = await row(db, ids[2])
+        assert (third["status"], third["billable_hours"]) == ("pending", None)
+        await press(pilot, "q", "f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen), "the wizard to open again")
+        await settle(pilot)
+        assert shown_id(app) == ids[2]
+        text = screen_text(app)
+        assert card_row(text, "Billable hours", "1.75 h") and "typed by you" not in text
+
+
+async def test_an_entry_not_billable_in_vtiger_is_approved_at_0_hours_and_put_on_no_order_line(
+    db: Database, settings: Settings
+) -> None:
+    ids = await seed(db, [
+        Entry(BLAA, 75, "Internal meeting", billable=False),
+        Entry(GUDENAA, 75, "Coffee machine", date(2026, 1, 20), billable=False),
+        Entry(GUDENAA, 75, "Firewall", date(2026, 1, 21), billable=False),
+        Entry(GUDENAA, 60, "Backup", date(2026, 1, 22)),
+    ])
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot)
+        assert shown_id(app) == ids[0]
+        text = screen_text(app)
+        assert card_row(text, "Billable hours", "0.00 h")
+        assert card_row(text, "Amount", "0.00 DKK")
+        assert re.search(r"marked NOT billable in vTiger: a approves 0 h; e types\s+hours to bill", text), text
+        await press(pilot, "a")
+        assert (await row(db, ids[0]))["billable_hours"] == Decimal("0.00")
+        assert f"Approved entry {ids[0]}: 0.00 h" in screen_text(app)
+        # Blå's only time is not billable: nothing to order, so no offer.
+        assert isinstance(app.screen, WizardScreen)
+
+        assert shown_id(app) == ids[1]  # 1.25 h worked at 1100.00/h: 1,375 DKK if it were billed
+        assert card_row(screen_text(app), "Amount", "0.00 DKK")
+        await press(pilot, "a")
+        assert (await row(db, ids[1]))["billable_hours"] == Decimal("0.00")
+        await press(pilot, "e")  # ... unless the person types hours to bill
+        assert app.screen.query_one(Input).value == "0.00"
+        await answer(pilot, "1,25")
+        text = screen_text(app)
+        assert card_row(text, "Billable hours", "1.25 h") and card_row(text, "Amount", "1375.00 DKK")
+        assert "typed by you: a approves these" in text and "NOT billable" not in text
+        await press(pilot, "a")
+        assert (await row(db, ids[2]))["billable_hours"] == Decimal("1.25")
+        await press(pilot, "a")
+        assert isinstance(app.screen, ConfirmWrites)
+        await press(pilot, "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the order preview")
+        await settle(pilot)
+        order = await db.pool.fetchrow("select * from billing_order")
+        assert (order["customer_id"], order["total_amount"]) == (GUDENAA, Decimal("2475.00"))
+        lines = await db.pool.fetch("select description, quantity from order_line where order_id = $1 "
+                                    "order by line_number", order["id"])
+        assert [(line["description"][:10], line["quantity"]) for line in lines] == [
+            ("21.01.2026", Decimal("1.25")), ("22.01.2026", Decimal("1.00"))]
+        # The 0-hour entry is approved, on no order and no line; nothing to bill is left for Gudenå.
+        coffee = await row(db, ids[1])
+        assert (coffee["status"], coffee["order_id"]) == ("approved", None)
+        assert not await ApprovalQueue(db, settings).ready_for_order(GUDENAA)
+        assert not await ApprovalQueue(db, settings).ready_for_order(BLAA)
+        assert await db.pool.fetchval("select count(*) from billing_order") == 1
+
+
+async def test_progress_is_this_sessions_place_after_any_mix_of_approve_reject_skip_and_undo(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db, [Entry(BLAA, 15)] + [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in range(1, 6)])
+    app = HubApp(HubServices(quiet(settings), db))
+    blaa, mols = name(BLAA), name(MOLS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot)
+        assert f"1/6 · {blaa} 1/1" in screen_text(app)
+        steps = [  # (keys, the entry shown after them by its Mols day (0: Blå's), the progress line)
+            (["a", "n"], 1, f"2/6 · {mols} 1/5"),
+            (["a"], 2, f"3/6 · {mols} 2/5"),
+            (["s"], 3, f"4/6 · {mols} 3/5"),
+            (["r", "duplicate"], 4, f"5/6 · {mols} 4/5"),
+            (["u"], 3, f"4/6 · {mols} 3/5"),  # the undone rejection gets back its place
+            (["s"], 4, f"5/6 · {mols} 4/5"),
+            (["a"], 5, f"6/6 · {mols} 5/5"),
+            (["u"], 4, f"5/6 · {mols} 4/5"),
+            (["a"], 5, f"6/6 · {mols} 5/5"),
+        ]
+        for keys, day, progress in steps:
+            for key in keys:
+                if isinstance(app.screen, Ask):
+                    await answer(pilot, key)
+                else:
+                    await press(pilot, key)
+            entry = wizard(app).entry
+            assert entry is not None and entry.work_date == date(2026, 1, day), (keys, entry)
+            assert progress in screen_text(app), (keys, progress, screen_text(app))
+        await press(pilot, "a")
+        assert "Queue done" in screen_text(app)
+
+
+async def test_keys_typed_ahead_into_the_order_offer_never_create_the_order(db: Database, settings: Settings) -> None:
+    ids = await seed(db, [Entry(BLAA, 60), Entry(MOLS, 15)])
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot)
+        # Blå's last entry, then `a` and Enter typed ahead before the offer is even drawn.
+        for key in ("a", "a", "enter", "a", "enter"):
+            send_key(app, key)
+        await pilot.pause()
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmWrites)
+        await press(pilot, "enter", "a", "space")  # pressed while reading the offer
+        assert isinstance(app.screen, ConfirmWrites)
+        assert await db.pool.fetchval("select count(*) from billing_order") == 0
+        assert await statuses(db) == {ids[0]: "approved", ids[1]: "pending"}  # the keys decided nothing else
+        await press(pilot, "n")
+        assert isinstance(app.screen, WizardScreen) and shown_id(app) == ids[1]
+        assert await db.pool.fetchval("select count(*) from billing_order") == 0
 
 
 # --- leaving and coming back ------------------------------------------------------------------------
@@ -689,3 +854,143 @@ async def test_an_unknown_export_shows_what_to_check_and_t_attaches_the_draft_th
         events = [r["event_type"] for r in await db.pool.fetch(
             "select event_type from audit_event where event_type like 'export_%' order by id")]
         assert events == ["export_dry_run", "export_unknown", "export_completed"]
+
+
+# --- orders from the orders list (F8, g) ------------------------------------------------------------
+
+
+async def approve_all(db: Database, settings: Settings, customer_id: int) -> None:
+    queue = ApprovalQueue(db, settings)
+    for entry_id in await db.pool.fetch("select id from time_entry where customer_id = $1", customer_id):
+        await queue.approve(entry_id["id"])
+
+
+async def open_orders(pilot: Pilot[None]) -> OrdersScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
+    await press(pilot, "f8")
+    await wait_for(pilot, lambda: isinstance(app.screen, OrdersScreen), "the orders list")
+    await settle(pilot)
+    assert isinstance(app.screen, OrdersScreen)
+    return app.screen
+
+
+async def test_g_on_the_orders_list_makes_an_order_for_the_customer_picked_by_typing_part_of_the_name(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db, [Entry(BLAA, 60), Entry(GUDENAA, 30, "Router"), Entry(GUDENAA, 45, "VPN"), Entry(GUDENAA, 15),
+                    Entry(MOLS, 15)])
+    await approve_all(db, settings, BLAA)
+    queue = ApprovalQueue(db, settings)
+    gudenaa = [r["id"] for r in await db.pool.fetch(
+        "select id from time_entry where customer_id = $1 order by id", GUDENAA)]
+    await queue.approve(gudenaa[0])
+    await queue.approve(gudenaa[1])  # the third stays pending: it waits for a later order
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=SUPPORT) as pilot:
+        await open_orders(pilot)
+        await press(pilot, "g")
+        assert isinstance(app.screen, CustomerPicker)
+        text = screen_text(app)
+        assert f"{name(BLAA)}  1 approved, 1.00 h" in text
+        assert f"{name(GUDENAA)}  2 approved, 1.25 h  1 pending: left for later" in text
+        assert name(MOLS) not in text  # only pending time: nothing to order
+        await press(pilot, "g", "u", "d", "e", "n", "a")  # å typed as a, as on a keyboard without it
+        text = screen_text(app)
+        assert name(GUDENAA) in text and name(BLAA) not in text
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the new order")
+        await settle(pilot)
+        order = await db.pool.fetchrow("select * from billing_order")
+        assert order["customer_id"] == GUDENAA
+        assert order["total_amount"] == Decimal("1375.00")  # 1.25 h at 1100.00
+        assert await db.pool.fetchval("select count(*) from time_entry where order_id = $1", order["id"]) == 2
+        text = screen_text(app)
+        assert f"{order['order_number']}  {name(GUDENAA)}" in text
+        assert re.search(table_row("Total", "1375.00 DKK"), text)
+
+        await press(pilot, "escape")  # back on the list, the new order is there
+        assert isinstance(app.screen, OrdersScreen)
+        assert order["order_number"] in screen_text(app)
+        await press(pilot, "g")  # Gudenå's approved time is ordered: only Blå is left to pick
+        text = screen_text(app)
+        assert name(BLAA) in text and name(GUDENAA) not in text
+        await press(pilot, "escape")
+        assert isinstance(app.screen, OrdersScreen)
+    assert await db.pool.fetchval("select count(*) from billing_order") == 1
+
+
+async def test_g_says_when_no_customer_has_approved_time_and_esc_in_the_picker_makes_nothing(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db, [Entry(BLAA, 60), Entry(MOLS, 15)])
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=SUPPORT) as pilot:
+        await open_orders(pilot)
+        await press(pilot, "g")
+        assert isinstance(app.screen, OrdersScreen)  # no picker with nobody in it
+        assert "No customer has approved time that is on no order: approve time entries first (F4)" in notes(app)
+
+        await approve_all(db, settings, MOLS)
+        await press(pilot, "g")
+        assert isinstance(app.screen, CustomerPicker)
+        await press(pilot, "x", "y", "z")
+        assert "No customer with approved time matches; Backspace widens the filter" in screen_text(app)
+        await press(pilot, "enter")  # nothing highlighted: Enter picks nothing
+        assert isinstance(app.screen, CustomerPicker)
+        await press(pilot, "escape")
+        assert isinstance(app.screen, OrdersScreen)
+    assert await db.pool.fetchval("select count(*) from billing_order") == 0
+
+
+async def test_a_customer_ordered_meanwhile_by_someone_else_is_refused_with_a_message(
+    db: Database, settings: Settings
+) -> None:
+    await seed(db, [Entry(BLAA, 60)])
+    await approve_all(db, settings, BLAA)
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=SUPPORT) as pilot:
+        await open_orders(pilot)
+        await press(pilot, "g")
+        assert isinstance(app.screen, CustomerPicker)
+        await Orders(db, settings).generate_order(BLAA)  # a colleague (or the CLI) was faster
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, OrdersScreen)
+        assert (f"No order was made: {name(BLAA)} has no approved time entries that are not on an order"
+                in notes(app))
+    assert await db.pool.fetchval("select count(*) from billing_order") == 1
+
+
+async def test_a_dry_run_export_shows_the_payload_line_by_line_and_it_scrolls_at_80x24(
+    db: Database, settings: Settings
+) -> None:
+    async with serve_sandboxes(SandboxOptions(companies=8)) as sandbox:
+        dry = Settings(**{k.lower(): v for k, v in sandbox.env().items()}, auto_check_consistency=False,
+                       timetracking_economic_read_only=False, hubtui_data_dir=settings.hubtui_data_dir)
+        await seed(db, [Entry(BLAA, 60, "Printer \x9b setup"), *(Entry(BLAA, 30, f"Visit {n}") for n in range(6))])
+        await approve_all(db, dry, BLAA)
+        order_id = await Orders(db, dry).generate_order(BLAA)
+        app = HubApp(HubServices(dry, db))
+        async with app.run_test(size=SUPPORT) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the customer list")
+            app.push_screen(OrderScreen(order_id))
+            await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), "the order")
+            await settle(pilot)
+            await press(pilot, "x")
+            await wait_for(pilot, lambda: not app.writes, "the dry run to finish")
+            await settle(pilot)
+            text = screen_text(app)
+            assert "Payload that would be sent:" in text
+            assert "time export: DRY-RUN" in text  # the mode stays in view above the payload
+            assert "␊" not in text
+            assert re.search(r'^\W*"currency": "DKK",\W*$', text, re.MULTILINE), text  # one JSON line per line
+            assert not RAW_CONTROL.search(text)
+            assert "Visit 5" not in text  # the payload goes on below the screen
+
+            await press(pilot, "end")
+            text = screen_text(app)
+            assert "Visit 5" in text and "Payload that would be sent:" not in text
+            await press(pilot, "home", "pagedown")
+            assert "Printer � setup" in screen_text(app)  # the C1 control inside a value, shown visibly
+        assert not sandbox.economic.write_log  # a dry run sends nothing

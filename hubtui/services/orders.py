@@ -11,7 +11,7 @@ from hubtui.store import orders as order_store
 from hubtui.store import time_entries
 from hubtui.store.audit import AuditRecord, record
 from hubtui.store.db import Database
-from hubtui.store.orders import Order, OrderSummary
+from hubtui.store.orders import Order, OrderSummary, ReadyCustomer
 
 
 class OrderRefused(Exception):
@@ -54,3 +54,7 @@ class Orders:
     async def orders(self) -> list[OrderSummary]:
         """Every order, newest first."""
         return await order_store.list_orders(self.db.pool)
+
+    async def ready_customers(self) -> list[ReadyCustomer]:
+        """Customers with approved time on no order (what generate_order can bill), by name."""
+        return await order_store.customers_ready_for_order(self.db.pool)

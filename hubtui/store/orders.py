@@ -65,6 +65,29 @@ class OrderSummary:
     line_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyCustomer:
+    """A customer with approved time on no order yet: what a new order of theirs would bill."""
+
+    id: int
+    name: str
+    entries: int  # approved and on no order
+    hours: Decimal
+    pending: int  # still to decide: an order now leaves them for a later one
+
+
+async def customers_ready_for_order(conn: Conn) -> list[ReadyCustomer]:
+    """Customers with approved time entries on no order, by name."""
+    ready = "e.status = 'approved' and e.order_id is null"
+    rows = await conn.fetch(
+        f"select c.id, c.name, count(*) filter (where {ready}), "
+        f"coalesce(sum(e.billable_hours) filter (where {ready}), 0), count(*) filter (where e.status = 'pending') "
+        f"from customer c join time_entry e on e.customer_id = c.id "
+        f"group by c.id having count(*) filter (where {ready}) > 0 order by c.name, c.id"
+    )
+    return [ReadyCustomer(*row) for row in rows]
+
+
 async def lock_customer(conn: asyncpg.Connection, customer_id: int) -> OrderCustomer | None:
     """The customer to bill, locked for the caller's transaction (one order at a time per customer)."""
     row = await conn.fetchrow("select id, name, hourly_rate from customer where id = $1 for update", customer_id)

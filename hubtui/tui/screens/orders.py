@@ -11,10 +11,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
+from hubtui.core.fold import fold
 from hubtui.services.order_export import ExportResult, OrderExport
+from hubtui.services.orders import OrderRefused, ReadyCustomer
 from hubtui.tui.screens.base import HubScreen
 from hubtui.tui.screens.dialogs import Ask, ConfirmWrites
 from hubtui.tui.text import printable
@@ -42,6 +46,7 @@ class OrderScreen(HubScreen):
     DEFAULT_CSS = """
     OrderScreen #mode { height: auto; padding: 0 1; }
     OrderScreen VerticalScroll { padding: 0 1; }
+    OrderScreen #outcome { height: auto; }
     """
 
     def __init__(self, order_id: int) -> None:
@@ -57,7 +62,9 @@ class OrderScreen(HubScreen):
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
         yield Static(id="mode")
-        with VerticalScroll():
+        # The outcome (a dry run's whole payload) scrolls with the order, so the mode line always stays in view.
+        with VerticalScroll(id="body"):
+            yield Static(id="outcome")
             yield Static(id="order")
             yield Static(id="result")
         yield Footer()
@@ -178,14 +185,93 @@ class OrderScreen(HubScreen):
             text.append(printable(f"\n  e-conomic logId {result.details['log_id']}"), "dim")
         if result.outcome == "dry_run":
             text.append("\nPayload that would be sent:\n", "bold")
-            text.append(printable(json.dumps(result.details.get("payload"), indent=2, ensure_ascii=False)))
-        self.query_one("#mode", Static).update(text)
+            # printable per line: it makes a line break visible (␊), and the JSON's own breaks must stay breaks.
+            payload = json.dumps(result.details.get("payload"), indent=2, ensure_ascii=False)
+            text.append("\n".join(printable(line) for line in payload.splitlines()))
+        self.query_one("#outcome", Static).update(text)
+        body = self.query_one("#body", VerticalScroll)
+        body.scroll_home(animate=False)
+        body.focus()  # ↑ ↓ PgUp PgDn scroll a payload longer than the screen
         self.load()
+
+
+class CustomerPicker(ModalScreen[int | None]):
+    """Which customer's approved time to order: typing filters by name, ↑ ↓ move, Enter picks, Esc cancels.
+    The filter keeps the focus, so a typed letter always filters and never picks."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="pick.cancel"),
+        Binding("down", "move('cursor_down')", "Down", show=False, id="pick.down"),
+        Binding("up", "move('cursor_up')", "Up", show=False, id="pick.up"),
+        Binding("pagedown", "move('page_down')", "Page down", show=False, id="pick.page_down"),
+        Binding("pageup", "move('page_up')", "Page up", show=False, id="pick.page_up"),
+    ]
+    DEFAULT_CSS = """
+    CustomerPicker { align: center middle; }
+    CustomerPicker > Vertical { width: 100%; max-width: 100; height: auto; max-height: 100%;
+                                border: thick $accent; background: $surface; padding: 0 1; }
+    CustomerPicker OptionList { height: auto; max-height: 12; border: none; padding: 0; }
+    CustomerPicker #none { color: $text-muted; height: auto; }
+    """
+
+    def __init__(self, customers: list[ReadyCustomer], labels: Callable[..., str]) -> None:
+        super().__init__()
+        self.customers = customers
+        self.labels = labels
+        self.folded = [fold(customer.name) for customer in customers]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.labels("order_pick_title"), "bold"))
+            yield Input(placeholder=self.labels("order_pick_filter"), id="filter")
+            options = OptionList()
+            options.can_focus = False
+            yield options
+            yield Static(id="none")
+            yield Static(Text(self.labels("order_pick_keys"), "dim"))
+
+    def on_mount(self) -> None:
+        self._show("")
+
+    def _option(self, customer: ReadyCustomer) -> Option:
+        text = Text(printable(customer.name), "bold")
+        text.append("  " + self.labels("order_pick_time", entries=customer.entries, hours=customer.hours))
+        if customer.pending:
+            text.append("  " + self.labels("order_pick_pending", pending=customer.pending), "yellow")
+        return Option(text, id=str(customer.id))
+
+    @on(Input.Changed)
+    def _filter(self, event: Input.Changed) -> None:
+        self._show(event.value)
+
+    def _show(self, query: str) -> None:
+        wanted = fold(query.strip())
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([self._option(customer) for customer, name in zip(self.customers, self.folded,
+                                                                              strict=True) if wanted in name])
+        options.highlighted = 0 if options.option_count else None
+        self.query_one("#none", Static).update(
+            "" if options.option_count else Text(self.labels("order_pick_no_match")))
+
+    def action_move(self, action: str) -> None:
+        getattr(self.query_one(OptionList), f"action_{action}")()
+
+    @on(Input.Submitted)
+    def _pick(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            picked = options.get_option_at_index(options.highlighted).id
+            self.dismiss(int(picked) if picked is not None else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class OrdersScreen(HubScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="orders.back"),
-                Binding("f5", "reload", "Reload", id="orders.reload")]
+                Binding("f5", "reload", "Reload", id="orders.reload"),
+                Binding("g", "generate", "New order", id="orders.generate")]
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
@@ -219,3 +305,26 @@ class OrdersScreen(HubScreen):
     def _open(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.app.push_screen(OrderScreen(int(event.row_key.value)))
+
+    @work(group="orders-generate", exit_on_error=False)
+    async def action_generate(self) -> None:
+        customers = await self.hub.services.orders.ready_customers()
+        if not customers:
+            self.notify(self.hub.labels("order_none_ready"), markup=False)
+            return
+
+        def picked(customer_id: int | None) -> None:
+            if customer_id is not None:
+                self.generate(customer_id)
+
+        self.app.push_screen(CustomerPicker(customers, self.hub.labels), picked)
+
+    @work(group="orders-generate", exit_on_error=False)
+    async def generate(self, customer_id: int) -> None:
+        try:
+            order_id = await self.hub.services.orders.generate_order(customer_id)
+        except OrderRefused as error:
+            self.notify(printable(self.hub.labels("order_refused", reason=error)), severity="warning",
+                        markup=False)
+            return
+        self.app.push_screen(OrderScreen(order_id))
