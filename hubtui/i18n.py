@@ -86,6 +86,16 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Ingen kunde har godkendt tid, der ikke er på en ordre: godkend tidsregistreringer først (F4)",
     ),
     "order_refused": ("No order was made: {reason}", "Ingen ordre blev lavet: {reason}"),
+    # The time-entry wizard's card and messages.
+    "wizard_not_billable": (
+        "marked NOT billable in vTiger: a approves 0 h; e types hours to bill",
+        "markeret IKKE fakturerbar i vTiger: a godkender 0 t; e taster timer der faktureres",
+    ),
+    "wizard_hours_typed": ("typed by you: a approves these", "tastet af dig: a godkender disse"),
+    "wizard_hours_set": (
+        "Entry {id}: {hours} h typed, not saved yet; a approves them, s skips and forgets them",
+        "Post {id}: {hours} t tastet, ikke gemt endnu; a godkender dem, s springer over og glemmer dem",
+    ),
 }
 
 

@@ -223,7 +223,7 @@ async def test_imported_entries_come_out_in_customer_and_date_order_with_hours_r
     while (entry := await queue.next_entry(session)) is not None:
         row = rows[entry.id]
         rate = row["hourly_rate"] if row["hourly_rate"] is not None else Decimal("850.00")
-        hours = rounded_hours(row["duration_minutes"])
+        hours = rounded_hours(row["duration_minutes"]) if row["billable"] else Decimal("0.00")
         assert (entry.customer_id, entry.customer_name, entry.economic_customer_number) == (
             row["customer_id"], row["customer_name"], row["economic_customer_number"])
         assert (entry.contact, entry.work_date, entry.duration_minutes, entry.description, entry.related_case,
@@ -249,8 +249,9 @@ async def test_imported_entries_come_out_in_customer_and_date_order_with_hours_r
         assert dates == sorted(dates)
     assert {e.billable_hours for e in seen} >= {Decimal("0.50"), Decimal("1.75")}  # 20 and 95 minutes
     assert await db.pool.fetchval("select count(*) from time_entry where status = 'approved'") == len(rows)
-    stored = await db.pool.fetch("select id, billable_hours, duration_minutes from time_entry")
-    assert all(r["billable_hours"] == rounded_hours(r["duration_minutes"]) for r in stored)
+    stored = await db.pool.fetch("select id, billable_hours, duration_minutes, billable from time_entry")
+    assert all(r["billable_hours"] == (rounded_hours(r["duration_minutes"]) if r["billable"] else 0) for r in stored)
+    assert any(not r["billable"] for r in stored)  # the sandbox's non-billable timelogs are approved at 0 h
 
 
 ROUNDING_TABLE = [  # (TIMETRACKING_ROUNDING_MINUTES, worked minutes, billable hours)
@@ -432,7 +433,7 @@ async def test_skip_excludes_the_entry_for_that_session_only(
 
     first = await mette.next_entry(one)
     assert first is not None and first.id == ids["a1"]
-    one.skipped.add(first.id)  # `s` in the wizard
+    mette.skip(first, one)  # `s` in the wizard
     after_skip = await mette.next_entry(one)
     assert after_skip is not None and after_skip.id == ids["a2"]
     # Skipping released the claim: someone else gets the skipped entry at once.
@@ -440,10 +441,10 @@ async def test_skip_excludes_the_entry_for_that_session_only(
     assert other is not None and other.id == ids["a1"]
     await jonas.approve(other.id, two)
 
-    one.skipped.add(after_skip.id)
+    mette.skip(after_skip, one)
     last = await mette.next_entry(one)
     assert last is not None and last.id == ids["b1"]
-    one.skipped.add(last.id)
+    mette.skip(last, one)
     assert await mette.next_entry(one) is None  # everything left is skipped for session one
     again = await jonas.next_entry(two)
     assert again is not None and again.id == ids["a2"]  # ... but not for session two

@@ -387,8 +387,8 @@ async def test_e_changes_the_hours_on_the_card_and_leaves_the_decision_to_a_r_or
         assert "typed by you: a approves these" in text
         assert card_row(text, "Amount", "1700.00 DKK")  # 2.00 h at the default 850.00
         assert f"1/3 · {name(MOLS)} 1/3" in text
-        assert re.search(rf"Entry {ids[0]}: 2.00 h typed, not saved yet; a approves them, s skips\s+and forgets "
-                         "them", text), text
+        assert (f"Entry {ids[0]}: 2.00 h typed, not saved yet; a approves them, s skips and forgets them"
+                in re.sub(r"\s+", " ", text)), text
         assert (await row(db, ids[0]))["status"] == "pending"
         assert await db.pool.fetchval("select count(*) from audit_event") == 0
 
@@ -436,7 +436,7 @@ async def test_an_entry_not_billable_in_vtiger_is_approved_at_0_hours_and_put_on
         text = screen_text(app)
         assert card_row(text, "Billable hours", "0.00 h")
         assert card_row(text, "Amount", "0.00 DKK")
-        assert re.search(r"marked NOT billable in vTiger: a approves 0 h; e types\s+hours to bill", text), text
+        assert "marked NOT billable in vTiger: a approves 0 h; e types hours to bill" in re.sub(r"\s+", " ", text)
         await press(pilot, "a")
         assert (await row(db, ids[0]))["billable_hours"] == Decimal("0.00")
         assert f"Approved entry {ids[0]}: 0.00 h" in screen_text(app)

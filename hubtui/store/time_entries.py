@@ -36,13 +36,17 @@ class EntryToReview:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueProgress:
-    """Entries in the queue since `since` (pending plus decided), and how many of them are decided."""
+class QueueSize:
+    """Entries in the queue since `since`: pending plus decided since then, in all and of one customer."""
 
     total: int
-    done: int
     customer_total: int
-    customer_done: int
+
+
+@dataclass(frozen=True, slots=True)
+class BillingFacts:
+    duration_minutes: int
+    billable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,22 +108,21 @@ async def entry_to_review(conn: Conn, entry_id: int) -> EntryToReview | None:
     return None if row is None else EntryToReview(*row)
 
 
-async def queue_progress(conn: Conn, since: datetime, customer_id: int) -> QueueProgress:
+async def queue_size(conn: Conn, since: datetime, customer_id: int) -> QueueSize:
     # Each count reads a partial index (pending entries, decided ones), not the whole history.
     row = await conn.fetchrow(
         "select (select count(*) from time_entry where status = 'pending') "
         "+ (select count(*) from time_entry where decided_at >= $1), "
-        "(select count(*) from time_entry where decided_at >= $1), "
         "(select count(*) from time_entry where customer_id = $2 and status = 'pending') "
-        "+ (select count(*) from time_entry where customer_id = $2 and decided_at >= $1), "
-        "(select count(*) from time_entry where customer_id = $2 and decided_at >= $1)",
+        "+ (select count(*) from time_entry where customer_id = $2 and decided_at >= $1)",
         since, customer_id,
     )
-    return QueueProgress(*row)
+    return QueueSize(*row)
 
 
-async def duration_minutes(conn: Conn, entry_id: int) -> int | None:
-    return await conn.fetchval("select duration_minutes from time_entry where id = $1", entry_id)
+async def billing_facts(conn: Conn, entry_id: int) -> BillingFacts | None:
+    row = await conn.fetchrow("select duration_minutes, billable from time_entry where id = $1", entry_id)
+    return None if row is None else BillingFacts(*row)
 
 
 async def decide(conn: Conn, entry_id: int, status: str, hours: Decimal | None, reason: str | None,
@@ -154,19 +157,22 @@ async def reopen(conn: Conn, entry_id: int, decided: str, token: str, minutes: i
 
 
 async def customer_time(conn: Conn, customer_id: int) -> CustomerTime:
+    """Pending entries, and approved entries with hours to bill (more than 0) on no order."""
     row = await conn.fetchrow(
         "select count(*) filter (where status = 'pending'), "
-        "count(*) filter (where status = 'approved' and order_id is null) "
+        "count(*) filter (where status = 'approved' and order_id is null and billable_hours > 0) "
         "from time_entry where customer_id = $1", customer_id,
     )
     return CustomerTime(*row)
 
 
 async def lock_unordered_approved(conn: asyncpg.Connection, customer_id: int) -> list[EntryForBilling]:
-    """The customer's approved entries on no order, locked for the caller's transaction."""
+    """The customer's approved entries with hours to bill on no order, locked for the caller's transaction.
+
+    Entries approved at 0 hours (not billable) stay off orders: an invoice lists what the customer pays for."""
     rows = await conn.fetch(
         "select id, work_date, description, billable_hours, related_case from time_entry "
-        "where customer_id = $1 and status = 'approved' and order_id is null for update",
+        "where customer_id = $1 and status = 'approved' and order_id is null and billable_hours > 0 for update",
         customer_id,
     )
     return [EntryForBilling(*row) for row in rows]

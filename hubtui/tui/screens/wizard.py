@@ -8,7 +8,7 @@ they are decided, skipped, or the lease runs out.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -30,26 +30,31 @@ def _duration(minutes: int) -> str:
     return f"{minutes // 60}:{minutes % 60:02d} h ({minutes} min)"
 
 
-def entry_card(entry: QueueEntry, currency: str) -> Table:
+def entry_card(entry: QueueEntry, currency: str, labels: Callable[..., str]) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2), expand=True)
     table.add_column(style="bold", no_wrap=True, width=18)
     table.add_column(ratio=1)
     rate = f"{entry.hourly_rate} {currency}/h" + (" (default rate)" if entry.rate_is_default else "")
-    hours = f"{entry.billable_hours} h" + ("" if entry.billable else "  (marked NOT billable in vTiger)")
+    # Under the hours, why they are what `a` will approve when that is not the rounded worked time.
+    if entry.hours_edited:
+        hours_note = labels("wizard_hours_typed")
+    else:
+        hours_note = "" if entry.billable else labels("wizard_not_billable")
     rows = [
-        ("Customer", entry.customer_name),
-        ("Contact", entry.contact or "—"),
-        ("Date", f"{entry.work_date:%d.%m.%Y}"),
-        ("Duration", _duration(entry.duration_minutes)),
-        ("Billable hours", hours),
-        ("Hourly rate", rate),
-        ("Amount", f"{entry.amount} {currency}"),
-        ("Description", entry.description or "—"),
-        ("Related case", entry.related_case or "—"),
+        ("Customer", entry.customer_name, ""),
+        ("Contact", entry.contact or "—", ""),
+        ("Date", f"{entry.work_date:%d.%m.%Y}", ""),
+        ("Duration", _duration(entry.duration_minutes), ""),
+        ("Billable hours", f"{entry.billable_hours} h", "bold yellow" if hours_note else ""),
+        ("", hours_note, "yellow"),
+        ("Hourly rate", rate, ""),
+        ("Amount", f"{entry.amount} {currency}", ""),
+        ("Description", entry.description or "—", ""),
+        ("Related case", entry.related_case or "—", ""),
     ]
-    for label, value in rows:
-        style = "bold yellow" if label == "Billable hours" and not entry.billable else ""
-        table.add_row(Text(label), Text(printable(value), style))
+    for label, value, style in rows:
+        if label or value:
+            table.add_row(Text(label), Text(printable(value), style))
     return table
 
 
@@ -122,9 +127,11 @@ class WizardScreen(HubScreen):
             card.update(Text("No pending time entries" + (f" (you skipped {skipped}; reopen to see them again)"
                                                            if skipped else ""), "green"))
             return
+        # An entry claimed ahead was numbered before the keys since; its N is counted again from the session.
+        self.entry = entry = self.queue.placed(entry, self.session)
         progress.update(Text(printable(f"{entry.position}/{entry.total} · {entry.customer_name} "
                                        f"{entry.customer_position}/{entry.customer_total}")))
-        card.update(entry_card(entry, self.hub.settings.timetracking_currency))
+        card.update(entry_card(entry, self.hub.settings.timetracking_currency, self.hub.labels))
 
     def _say(self, text: str, style: str = "") -> None:
         self.query_one("#message", Static).update(Text(printable(text), style))
@@ -159,16 +166,23 @@ class WizardScreen(HubScreen):
             return
 
         def answered(text: str | None) -> None:
-            if text and self._start() is entry:
-                self.decide(entry, "approve", hours=parse_hours(text))
+            # Only the card changes: the decision stays with `a` (or `r`, or `s`, which forgets the hours).
+            if text and self.entry is not None and self.entry.id == entry.id:
+                try:
+                    self.entry = self.queue.edit_hours(self.entry, parse_hours(text), self.session)
+                except DecisionRefused as error:
+                    self._say(f"Not changed: {error}", "bold red")
+                    return
+                self._draw()
+                self._say(self.hub.labels("wizard_hours_set", id=entry.id, hours=self.entry.billable_hours),
+                          "green")
 
         self.app.push_screen(Ask("Billable hours (e.g. 1.25, 1,5 or 1:30)", str(entry.billable_hours),
                                  _hours_check), answered)
 
     # Not exclusive: a decision that has started is never cancelled halfway by the next key.
     @work(group="wizard-decide", exit_on_error=False)
-    async def decide(self, entry: QueueEntry, decision: str, *, hours: Decimal | None = None,
-                     reason: str | None = None) -> None:
+    async def decide(self, entry: QueueEntry, decision: str, *, reason: str | None = None) -> None:
         queue = self.queue
         try:
             shown_ahead = self.upcoming
@@ -178,8 +192,8 @@ class WizardScreen(HubScreen):
                 self._draw()
             try:
                 if decision == "approve":
-                    await queue.approve(entry.id, self.session, hours=hours)
-                    message, style = f"Approved entry {entry.id}: {hours or entry.billable_hours} h", "green"
+                    hours = await queue.approve(entry.id, self.session)
+                    message, style = f"Approved entry {entry.id}: {hours} h", "green"
                 else:
                     await queue.reject(entry.id, reason or "", self.session)
                     message, style = f"Rejected entry {entry.id}: {reason}", "yellow"
@@ -221,7 +235,7 @@ class WizardScreen(HubScreen):
     def action_skip(self) -> None:
         entry = self._start()
         if entry is not None:
-            self.session.skipped.add(entry.id)
+            self.queue.skip(entry, self.session)
             self._say(f"Skipped entry {entry.id}")
             self.show_next()  # claiming the one after releases the skipped entry for others
 
