@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
+from hubtui.core.char_diff import Span, highlights
 from hubtui.core.compare import NOT_IN_SYSTEM, FieldComparison
 from hubtui.core.fields import SYSTEMS, system_name
 from hubtui.core.plan import FieldChoice, WritePlan, build_plan
@@ -39,6 +40,8 @@ from hubtui.tui.text import printable
 from hubtui.tui.words import outcome_words, write_words
 
 CHOSEN, NOT_CHOSEN = "● ", "○ "
+DIFFERENT = "reverse"  # the characters that differ from the chosen value, as diff tools mark them
+FIELD_WIDTH, WHY_WIDTH, CELL_PADDING, SCROLLBAR = 13, 19, 2, 2
 _OUTCOME_STYLE = {"written": "green", "dry_run": "yellow", "blocked": "bold red", "disabled": "dim",
                   "failed": "bold red", "changed": "bold red", "unknown": "bold yellow"}
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class DiffScreen(HubScreen):
     DEFAULT_CSS = """
     DiffScreen #title { height: auto; padding: 0 1; background: $boost; }
     DiffScreen DataTable { height: 1fr; }
-    DiffScreen #focus { height: auto; max-height: 6; padding: 0 1; border-top: solid $accent 40%; }
+    DiffScreen #focus { height: auto; max-height: 8; padding: 0 1; border-top: solid $accent 40%; }
     DiffScreen #results { height: auto; max-height: 10; padding: 0 1; }
     """
 
@@ -76,6 +79,7 @@ class DiffScreen(HubScreen):
         self.show_all = False
         self.last_result: ApplyResult | None = None
         self.rows: list[FieldComparison] = []
+        self.widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
@@ -141,12 +145,15 @@ class DiffScreen(HubScreen):
         table = self.table
         cursor = table.cursor_row
         table.clear(columns=True)
-        width = max(80, self.size.width)
-        value_width = max(12, (width - 16 - 30) // 3)
-        table.add_column(Text("Field"), key="field", width=14)
+        # Every column gets a fixed width that fits the screen, so nothing is cut without an ellipsis.
+        room = max(80, self.size.width) - SCROLLBAR - CELL_PADDING * (2 + len(SYSTEMS)) - FIELD_WIDTH
+        value_width = max(12, (room - WHY_WIDTH) // len(SYSTEMS))
+        self.widths = {"field": FIELD_WIDTH, **dict.fromkeys(SYSTEMS, value_width),
+                       "why": max(WHY_WIDTH, room - value_width * len(SYSTEMS))}
+        table.add_column(_cut(Text(labels("diff_field")), FIELD_WIDTH), key="field", width=FIELD_WIDTH)
         for system in SYSTEMS:
-            table.add_column(Text(system_name(system)), key=system, width=value_width)
-        table.add_column(Text("Choice · why"), key="why")
+            table.add_column(_cut(Text(system_name(system)), value_width), key=system, width=value_width)
+        table.add_column(_cut(Text(labels("diff_why")), self.widths["why"]), key="why", width=self.widths["why"])
         self.rows = list(comparison.discrepancies_first() if self.show_all else comparison.discrepancies)
         for field_comparison in self.rows:
             table.add_row(*self._cells(field_comparison, labels), key=field_comparison.field)
@@ -158,6 +165,7 @@ class DiffScreen(HubScreen):
         choice = self.choices.get(comparison.field, FieldChoice.keep(comparison.field))
         reading = self.reading
         assert reading is not None
+        spans = self._differences(comparison, choice)
         cells = [Text(labels(comparison.field), "bold" if comparison.differs else "")]
         for system in SYSTEMS:
             value = comparison.values.get(system)
@@ -169,10 +177,27 @@ class DiffScreen(HubScreen):
                 cells.append(Text(printable(f"{cached or ''} (unavailable)").strip(), "dim strike"))
                 continue
             mark = CHOSEN if choice.source == system else NOT_CHOSEN
-            style = "bold" if choice.source == system else ""
-            cells.append(Text(mark + printable(value if value is not None else "(empty)"), style))
+            cell = Text(mark, "bold" if choice.source == system else "")
+            cell.append_text(_marked(value, spans.get(system, ())))
+            if choice.source == system:
+                cell.stylize("bold")
+            cells.append(cell)
         cells.append(self._why(comparison, choice))
-        return cells
+        return [_cut(cell, self.widths[column]) for column, cell in zip(("field", *SYSTEMS, "why"), cells,
+                                                                         strict=True)]
+
+    def _differences(self, comparison: FieldComparison, choice: FieldChoice) -> dict[str, tuple[Span, ...]]:
+        """Per system, the spans of its value that differ from the chosen value (typed, picked or
+        suggested, else the hub's or the first one read): nothing where the check finds no difference."""
+        values = {system: comparison.value(system) for system in comparison.compared}
+        if not comparison.differs or not values:
+            return {}
+        if choice.source == "custom":
+            return highlights(comparison.field, {**values, "custom": choice.value}, "custom")
+        for reference in (choice.source, comparison.suggested, "hub", next(iter(values))):
+            if reference in values:
+                return highlights(comparison.field, values, reference)
+        return {}
 
     def _why(self, comparison: FieldComparison, choice: FieldChoice) -> Text:
         if choice.source == "custom":
@@ -196,18 +221,19 @@ class DiffScreen(HubScreen):
             focus.update(Text("No discrepancies: the systems that could be read agree (a shows all fields)",
                               "green"))
             return
+        choice = self.choices.get(comparison.field, FieldChoice.keep(comparison.field))
+        spans = self._differences(comparison, choice)
         text = Text()
         text.append(f"{self.hub.labels(comparison.field)}: ", "bold")
         for system in SYSTEMS:
             value = comparison.values.get(system, None)
-            if value is NOT_IN_SYSTEM:
-                shown = "not in system"
-            elif system not in comparison.values:
-                shown = "unavailable"
-            else:
-                shown = value if value is not None else "(empty)"
             text.append(f"{system_name(system)} ", "dim")
-            text.append(printable(shown))
+            if value is NOT_IN_SYSTEM:
+                text.append("not in system")
+            elif system not in comparison.values:
+                text.append("unavailable")
+            else:
+                text.append_text(_marked(value, spans.get(system, ())))
             text.append("   ")
         text.append(f"\n{printable(comparison.reason)}", "italic")
         focus.update(text)
@@ -414,3 +440,24 @@ class DiffScreen(HubScreen):
         result = await self.hub.services.consistency.apply(reading, build_plan(reading.comparison, self.choices),
                                                   only=again)
         return ApplyResult({**kept, **result.results}, result.reading)
+
+
+def _marked(value: str | None, spans: tuple[Span, ...]) -> Text:
+    """The value as plain text with its differing characters marked; `printable` keeps every character one
+    character, so the spans still point at the right ones."""
+    text = Text(printable(value) if value is not None else "(empty)")
+    for start, end in spans if value is not None else ():
+        text.stylize(DIFFERENT, start, end)
+    return text
+
+
+def _cut(text: Text, width: int) -> Text:
+    """`text` in one line of `width` cells; a longer one is cut and ends in "…", marked when what was cut
+    holds a difference, so a difference beyond the column's edge is still seen."""
+    text.no_wrap = True
+    if text.cell_len <= width:
+        return text
+    hidden = any(span.style == DIFFERENT and span.end > width - 1 for span in text.spans)
+    text.truncate(width - 1)
+    text.append("…", DIFFERENT if hidden else "")
+    return text
