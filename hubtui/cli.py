@@ -90,7 +90,9 @@ async def open_hub(settings: Settings, *, demo: bool, customers: int | None = No
 async def run_tui(args: argparse.Namespace, settings: Settings) -> int:
     from hubtui.services.hub import HubServices
     from hubtui.tui.app import HubApp
+    from hubtui.tui.keymap import check_keymap
 
+    check_keymap(settings.hubtui_keymap)  # a wrong key stops here, in one line, before anything starts
     async with open_hub(settings, demo=args.demo, customers=getattr(args, "customers", None),
                         reset=getattr(args, "reset", False)) as hub:
         app = HubApp(HubServices(hub.settings, hub.db, demo=hub.demo))

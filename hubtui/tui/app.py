@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
+from functools import cache
 from typing import Any, TypeVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from hubtui.config import Settings
 from hubtui.i18n import Labels
 from hubtui.services.hub import HubServices
+from hubtui.tui.keymap import check_keymap
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.help import HelpScreen
 from hubtui.tui.text import printable
@@ -24,10 +26,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def parse_keymap(value: str) -> dict[str, str]:
-    """`HUBTUI_KEYMAP="customers.sort=f6;app.quit=ctrl+x"` → {binding id: keys}."""
-    pairs = (item.split("=", 1) for item in value.split(";") if "=" in item)
-    return {binding_id.strip(): keys.strip() for binding_id, keys in pairs}
+@cache
+def top_level_screens() -> dict[str, type[Screen[None]]]:
+    """The screens the F-keys and the palette go to, by the app action that opens them. Imported when first
+    asked: they pull in more than the customer list needs to start."""
+    from hubtui.tui.screens.audit import AuditScreen
+    from hubtui.tui.screens.orders import OrdersScreen
+    from hubtui.tui.screens.rates import RatesScreen
+    from hubtui.tui.screens.systems import SystemsScreen
+    from hubtui.tui.screens.wizard import WizardScreen
+
+    return {"systems": SystemsScreen, "audit": AuditScreen, "wizard": WizardScreen, "rates": RatesScreen,
+            "orders": OrdersScreen}
 
 
 class HubApp(App[None]):
@@ -52,7 +62,7 @@ class HubApp(App[None]):
         self.labels = Labels(services.settings.hubtui_language)
         self.writes: set[asyncio.Task[Any]] = set()  # remote writes under way; see run_write
         if services.settings.hubtui_keymap:
-            self.set_keymap(parse_keymap(services.settings.hubtui_keymap))
+            self.set_keymap(check_keymap(services.settings.hubtui_keymap))
 
     @property
     def settings(self) -> Settings:
@@ -90,35 +100,40 @@ class HubApp(App[None]):
         # A worker, so the screen keeps drawing (and showing the write's outcome) while it waits.
         self.run_worker(quit_when_written(), group="quit", exclusive=True)
 
-    def _open(self, screen_type: type[Screen[None]]) -> None:
-        """Open a top-level screen once: pressing its key again while on it does nothing."""
-        if not isinstance(self.screen, screen_type):
-            self.push_screen(screen_type())
+    async def _switch(self, name: str) -> None:
+        """Go to a top-level screen: back to it when it is open (closing what was opened from it), else in
+        place of the top-level screen that is open. So there is at most one of each, and Esc on any of them
+        is one step back to the customer list (or the customer opened from it)."""
+        if isinstance(self.screen, ModalScreen) and not isinstance(self.screen, HelpScreen):
+            return  # a dialog waits for its answer first
+        screens = top_level_screens()
+        wanted = screens[name]
+        stack = self.screen_stack
+        at = next((index for index, screen in enumerate(stack) if isinstance(screen, wanted)), None)
+        if at is None:  # close the other top-level screen, and what was opened from it
+            at = next((index for index, screen in enumerate(stack) if isinstance(screen, tuple(screens.values()))),
+                      len(stack))
+        else:
+            at += 1  # keep it; close what was opened from it
+        for _ in range(len(stack) - at):
+            await self.pop_screen()
+        if not isinstance(self.screen, wanted):
+            await self.push_screen(wanted())
 
-    def action_audit(self) -> None:
-        from hubtui.tui.screens.audit import AuditScreen
+    async def action_systems(self) -> None:
+        await self._switch("systems")
 
-        self._open(AuditScreen)
+    async def action_audit(self) -> None:
+        await self._switch("audit")
 
-    def action_systems(self) -> None:
-        from hubtui.tui.screens.systems import SystemsScreen
+    async def action_wizard(self) -> None:
+        await self._switch("wizard")
 
-        self._open(SystemsScreen)
+    async def action_rates(self) -> None:
+        await self._switch("rates")
 
-    def action_wizard(self) -> None:
-        from hubtui.tui.screens.wizard import WizardScreen
-
-        self._open(WizardScreen)
-
-    def action_rates(self) -> None:
-        from hubtui.tui.screens.rates import RatesScreen
-
-        self._open(RatesScreen)
-
-    def action_orders(self) -> None:
-        from hubtui.tui.screens.orders import OrdersScreen
-
-        self._open(OrdersScreen)
+    async def action_orders(self) -> None:
+        await self._switch("orders")
 
     def open_customer(self, customer_id: int) -> None:
         # Imported here: the diff pulls in the connectors, which the list does not need to start.
@@ -146,30 +161,45 @@ class HubApp(App[None]):
                     node_binding_keys.append(display)
         return [(node, binding, " / ".join(keys)) for node, binding, keys in found.values()]
 
-    def key_rows(self) -> list[tuple[str, str]]:
-        """Every key that does something on this screen, for F1."""
-        rows: dict[str, list[str]] = {}
-        for _, binding, keys in self.screen_bindings(self.screen):
-            known = rows.setdefault(binding.description, [])
-            known.extend(key for key in keys.split(" / ") if key not in known)
-        return [(" / ".join(keys), description) for description, keys in rows.items()]
+    def describe(self, binding: Binding) -> str:
+        """What a key does, in the UI language (the binding's own English words when there is no label)."""
+        key = f"key_{binding.id}"
+        return self.labels(key) if self.labels.has(key) else binding.description
+
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """Every key that does something on this screen, for F1: (keys, what it does, binding id)."""
+        return [(keys, self.describe(binding), binding.id or "")
+                for _, binding, keys in self.screen_bindings(self.screen)]
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.key_rows(), self.labels("help_title")))
 
+    async def action_customers(self) -> None:
+        """Back to the customer list, closing whatever was opened on it."""
+        if isinstance(self.screen, ModalScreen) and not isinstance(self.screen, HelpScreen):
+            return  # a dialog waits for its answer first
+        while not isinstance(self.screen, CustomerListScreen) and len(self.screen_stack) > 2:
+            await self.pop_screen()
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        # `screen` is the screen under the palette (self.screen is the palette itself while it is open).
+        """The palette: every screen, then every action of `screen` (the one under the palette), once each."""
+        shown: set[str] = set()
+        app_keys = {binding.action: keys for node, binding, keys in self.screen_bindings(screen) if node is self}
+        for action in ("customers", *top_level_screens()):
+            title = self.labels(f"screen_{action}")
+            keys = f" ({app_keys[action]})" if action in app_keys else ""
+            shown.add(title)
+            yield SystemCommand(title, self.labels("palette_go_to", screen=title) + keys,
+                                lambda action=action: self.run_action(action))
         for node, binding, keys in self.screen_bindings(screen):
-            if node is self:
-                continue
-            yield SystemCommand(
-                binding.description,
-                f"{binding.description} ({keys})",
-                lambda node=node, action=binding.action: self.run_action(action, node),
-            )
+            title = self.describe(binding)
+            if (node is self and binding.action in top_level_screens()) or title in shown:
+                continue  # the screens are listed above
+            shown.add(title)
+            yield SystemCommand(title, f"{title} ({keys})",
+                                lambda node=node, action=binding.action: self.run_action(action, node))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for failed background work: a readable message on screen and the traceback in the log.
