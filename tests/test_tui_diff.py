@@ -19,11 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.segment import Segment
 from sandbox_hub import COMPANIES, LIVE, N, seeded
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
-from tui_pilot import assert_no_raw_control, notes, screen_text, start, visible, wait_for
+from tui_pilot import _console, assert_no_raw_control, notes, screen_text, start, visible, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -585,7 +586,8 @@ async def test_markup_and_escape_bytes_show_literally(
         text = screen_text(app)
         assert f"{visible(HOSTILE_NAME)}  hub #1" in text
         assert [row.field for row in screen.rows] == ["name", "address"]
-        for cell, whole in zip(cells(screen, "name")[1:3], [f"○ {visible(HOSTILE_NAME)}", f"● {original.name}"]):
+        for cell, whole in zip(cells(screen, "name")[1:3], [f"○ {visible(HOSTILE_NAME)}", f"● {original.name}"],
+                               strict=True):
             assert cell.endswith("…") and whole.startswith(cell[:-1])  # cut, marked; whole in the focus line
         assert f"Name: hub {visible(HOSTILE_NAME)}   vTiger {original.name}" in text
         assert_no_raw_control(app)
@@ -803,3 +805,47 @@ async def test_opening_a_customer_settles_an_earlier_unknown_write(
         assert [w.applied for w in sandbox.vtiger.write_log] == [True]
         rows = await db.pool.fetch("select outcome, message from audit_event where system = 'vtiger'")
         assert [(r["outcome"], r["message"].startswith("confirmed by re-read")) for r in rows] == [("written", True)]
+
+
+def line_runs(app: HubApp, starts: str) -> tuple[str, list[str]]:
+    """The rendered screen line that starts with `starts`, and the texts drawn in reverse video on it."""
+    console = _console(app)
+    lines: list[list[Segment]] = []
+    for segment in console._record_buffer:
+        if segment.control or not lines:  # the compositor starts each line with a cursor move
+            lines.append([])
+        if not segment.control:
+            lines[-1].append(segment)
+    for line in lines:
+        text = "".join(segment.text for segment in line)
+        if text.startswith(starts):
+            return text, [s.text for s in line if s.text and s.style is not None and s.style.reverse]
+    raise AssertionError(f"no line starts with {starts!r}")
+
+
+async def test_80x24_marks_the_differing_characters_and_cuts_with_an_ellipsis(
+    db: Database, settings: Settings, sandbox: RunningSandbox
+) -> None:
+    """Blå Montage at 80x24: the streets differ only in their last digit, beyond the column's edge."""
+    company = replace(COMPANIES[0], address="Møllevej 10")
+    accounts, customers = sandbox.vtiger.accounts, sandbox.economic.customers
+    accounts[company.vtiger_id] = {**accounts[company.vtiger_id], "bill_street": "Møllevej 17"}
+    number = company.economic_customer_number
+    customers[number] = {**customers[number], "address": "MØLLEVEJ  10"}  # format only: not a difference
+    app = HubApp(HubServices(await seeded(db, settings, sandbox, [company, *COMPANIES[1:]]), db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(pilot, hub_id(0))
+        assert [row.field for row in screen.rows] == ["address"]
+        assert cells(screen, "address")[1:4] == ["● Møllevej …", "○ Møllevej …", "○ MØLLEVEJ …"]
+        # The cut hides the difference: the ellipsis of each differing cell is marked, e-conomic's is not.
+        row, marked = line_runs(app, " Address ")
+        assert "● Møllevej …  ○ Møllevej …  ○ MØLLEVEJ …" in row
+        assert marked == ["…", "…"]
+        focus = "Address: hub Møllevej 10   vTiger Møllevej 17   e-conomic MØLLEVEJ  10"
+        assert static_text(screen, "#focus").startswith(focus)
+        assert line_runs(app, " " + focus)[1] == ["0", "7"]  # the hub value is suggested (2 of 3 agree)
+
+        await pilot.press("2")  # pick vTiger's: now the others are marked against it
+        await pilot.pause()
+        assert line_runs(app, " " + focus)[1] == ["0", "7", "0"]
+        assert_no_raw_control(app)
