@@ -10,13 +10,15 @@ from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
+from rich.cells import cell_len
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from tui_pilot import assert_no_raw_control, screen_text, start, visible, wait_for
 
 from hubtui.config import Settings
-from hubtui.core.customer_index import Column
+from hubtui.core.customer_index import COLUMNS, Column
 from hubtui.core.fold import fold
+from hubtui.i18n import Labels
 from hubtui.sandbox.demo_data import DemoCompany, demo_companies
 from hubtui.sandbox.server import SandboxOptions, serve_sandboxes
 from hubtui.services.demo import pointed_at_sandbox, replace_all_customers
@@ -26,7 +28,7 @@ from hubtui.tui.app import HubApp
 from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.diff import DiffScreen
 from hubtui.tui.screens.help import HelpScreen
-from hubtui.tui.widgets.customer_table import CustomerTable
+from hubtui.tui.widgets.customer_table import CustomerTable, column_widths
 
 SIZE = (100, 30)
 COMPANIES = demo_companies(200)
@@ -620,3 +622,11 @@ async def test_markup_and_escape_bytes_in_data_show_literally(db: Database, sett
             await pilot.press("escape")  # clear the filter
             await pilot.pause()
         assert app.is_running
+
+
+@pytest.mark.parametrize("language", ["en", "da"])
+def test_every_column_label_and_its_sort_arrow_fit_at_80_columns(language: str) -> None:
+    labels = Labels(language)  # type: ignore[arg-type]
+    widths = column_widths(80 - 2)  # the list's scrollbar
+    for column in COLUMNS:
+        assert cell_len(labels(f"column_{column.value}") + " ↓") <= widths[column], column

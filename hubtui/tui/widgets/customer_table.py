@@ -21,13 +21,14 @@ from textual.strip import Strip
 from hubtui.core.customer_index import COLUMNS, Column, CustomerIndex
 from hubtui.tui.text import fit, printable
 
-# Fixed widths for the narrow columns; the name column takes what is left.
+# Fixed widths for the narrow columns, each wide enough for its label and the sort arrow ("e-conomic ↓");
+# the name column takes what is left.
 _WIDTHS: dict[Column, int] = {
     Column.CVR: 10,
     Column.CITY: 16,
     Column.VTIGER_ID: 9,
-    Column.ECONOMIC_NUMBER: 10,
-    Column.DISCREPANCIES: 6,
+    Column.ECONOMIC_NUMBER: 11,
+    Column.DISCREPANCIES: 7,
 }
 _GAP = " "
 _RIGHT_ALIGNED = {Column.ECONOMIC_NUMBER, Column.DISCREPANCIES}
