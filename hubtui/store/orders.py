@@ -77,8 +77,8 @@ class ReadyCustomer:
 
 
 async def customers_ready_for_order(conn: Conn) -> list[ReadyCustomer]:
-    """Customers with approved time entries on no order, by name."""
-    ready = "e.status = 'approved' and e.order_id is null"
+    """Customers with approved time to bill on no order, by name (entries approved at 0 h stay off orders)."""
+    ready = "e.status = 'approved' and e.order_id is null and e.billable_hours > 0"
     rows = await conn.fetch(
         f"select c.id, c.name, count(*) filter (where {ready}), "
         f"coalesce(sum(e.billable_hours) filter (where {ready}), 0), count(*) filter (where e.status = 'pending') "

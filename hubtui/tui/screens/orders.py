@@ -211,6 +211,10 @@ class CustomerPicker(ModalScreen[int | None]):
     CustomerPicker > Vertical { width: 100%; max-width: 100; height: auto; max-height: 100%;
                                 border: thick $accent; background: $surface; padding: 0 1; }
     CustomerPicker OptionList { height: auto; max-height: 12; border: none; padding: 0; }
+    /* The list never has the focus (the filter keeps it): show the pick as a focused list would. */
+    CustomerPicker OptionList > .option-list--option-highlighted {
+        color: $block-cursor-foreground; background: $block-cursor-background; text-style: $block-cursor-text-style;
+    }
     CustomerPicker #none { color: $text-muted; height: auto; }
     """
 
