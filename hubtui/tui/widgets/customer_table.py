@@ -12,7 +12,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from textual.binding import Binding
 from textual.events import Click, Key
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -72,7 +72,8 @@ class CustomerTable(ScrollView, can_focus=True):
     CustomerTable > .customer-table--warn { color: $warning; }
     """
 
-    cursor: reactive[int] = reactive(0)
+    # repaint=False: a move repaints the two rows it changes (watch_cursor), not every row on screen.
+    cursor: reactive[int] = reactive(0, repaint=False)
 
     class Opened(Message):
         def __init__(self, customer_id: int) -> None:
@@ -132,14 +133,10 @@ class CustomerTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.positions))
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh_line(old - self.scroll_offset.y)
-        self.refresh_line(new - self.scroll_offset.y)
+        self.refresh_line(old)
+        self.refresh_line(new)
         if self.on_cursor_moved is not None:
             self.on_cursor_moved()
-
-    def refresh_line(self, y: int) -> None:
-        if 0 <= y < self.size.height:
-            self.refresh(Region(0, y, self.size.width, 1))
 
     def _move(self, to: int) -> None:
         if not self.positions:
