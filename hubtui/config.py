@@ -24,6 +24,11 @@ def default_data_dir() -> Path:
     return Path(base) / "hubtui"
 
 
+def over_ssh() -> bool:
+    """True in an SSH session, where every repaint (a blinking cursor's too) travels over the link."""
+    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+
+
 def user_config_file() -> Path:
     """The user's own settings file, where Posting and Harlequin keep theirs (~/.config/hubtui/.env)."""
     return Path(platformdirs.user_config_dir("hubtui")) / ".env"
@@ -51,6 +56,7 @@ class Settings(BaseSettings):
     hubtui_language: Literal["en", "da"] = "en"
     hubtui_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     hubtui_keymap: str = ""
+    hubtui_cursor_blink: bool = Field(default_factory=lambda: not over_ssh())
 
     vtiger_url: AnyHttpUrl | None = None
     vtiger_username: str = ""

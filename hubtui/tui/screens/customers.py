@@ -78,7 +78,10 @@ class CustomerListScreen(HubScreen):
         yield self.safety_bar()
         # select_on_focus=False: a letter typed on the list moves here and must not be selected (and then
         # replaced by the next letter).
-        yield FilterBox(placeholder=labels("filter_placeholder"), id="filter", select_on_focus=False)
+        box = FilterBox(placeholder=labels("filter_placeholder"), id="filter", select_on_focus=False)
+        # A blinking cursor repaints twice a second while nobody types: lag over SSH (HUBTUI_CURSOR_BLINK).
+        box.cursor_blink = self.hub.settings.hubtui_cursor_blink
+        yield box
         yield Static(id="columns")
         yield CustomerTable(id="table")
         with Horizontal(id="checking"):
