@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sandbox_hub import COMPANIES, LIVE, N, seeded
 from textual.pilot import Pilot
-from textual.widgets import DataTable
-from tui_pilot import notes, screen_text, start, wait_for
+from textual.widgets import DataTable, Input
+from tui_pilot import notes, quiet, screen_text, start, wait_for
 
 from hubtui.config import Settings
 from hubtui.connectors.economic import EconomicClient
@@ -16,10 +16,13 @@ from hubtui.connectors.vtiger import VtigerClient
 from hubtui.core.plan import FieldChoice, build_plan
 from hubtui.sandbox.server import RunningSandbox, SandboxOptions, serve_sandboxes
 from hubtui.services.consistency import ConsistencyService
+from hubtui.services.demo import replace_all_customers
 from hubtui.services.hub import HubServices
+from hubtui.store.audit import AuditRecord, record
 from hubtui.store.db import Database
 from hubtui.tui.app import HubApp
 from hubtui.tui.screens.audit import AuditScreen
+from hubtui.tui.screens.customers import CustomerListScreen
 from hubtui.tui.screens.dialogs import ConfirmWrites
 
 SIZE = (120, 34)
@@ -111,3 +114,35 @@ async def test_u_on_a_blocked_write_says_why_and_opens_no_dialog_u_on_a_written_
         await pilot.press("u")
         await wait_for(pilot, lambda: any("already undone by event" in note for note in notes(app)), "the reason")
         assert isinstance(app.screen, AuditScreen) and len(sandbox.vtiger.write_log) == 1
+
+
+async def test_typing_on_the_table_filters_folding_danish_letters_and_q_goes_back(
+    db: Database, settings: Settings
+) -> None:
+    await replace_all_customers(db, COMPANIES)
+    names = {customer_id: COMPANIES[customer_id - 1].name for customer_id in (1, 7, 20)}
+    assert [names[7], names[20]] == ["Sønderborg Advokater A/S", "Sønderborg Bager IVS"] and "ø" in names[1]
+    for customer_id in names:
+        await record(db.pool, AuditRecord(event_type="customer_update", entity_type="customer",
+                                          customer_id=customer_id, system="hub", outcome="written"))
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_audit(pilot)
+        table = screen.query_one(DataTable)
+        assert table.has_focus and table.row_count == 3
+        await pilot.press(*"sonderborg")  # typed on the table: the letters go to the filter
+        await wait_for(pilot, lambda: table.row_count == 2, "the filter to leave the two Sønderborg customers")
+        assert screen.query_one("#audit-filter", Input).value == "sonderborg"
+        assert {event.customer_name for event in screen.events} == {names[7], names[20]}
+        await pilot.press("down")  # the arrows move the table while the filter has the keys
+        assert table.cursor_row == 1
+        await pilot.press("enter")  # Enter leaves the filter for the table; still two
+        assert table.has_focus and table.row_count == 2
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the list after q")
+
+        screen = await open_audit(pilot)  # Esc goes back too, even while typing in the filter
+        await pilot.press(*"SOENDERBORG")
+        await wait_for(pilot, lambda: screen.query_one(DataTable).row_count == 2, "the folded filter")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CustomerListScreen), "the list after Esc")

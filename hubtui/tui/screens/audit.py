@@ -9,7 +9,7 @@ from functools import partial
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from hubtui.core.fields import field_label, system_name
+from hubtui.core.fold import fold
 from hubtui.i18n import Labels
 from hubtui.services.audit import FIELD_WRITES, AuditEntry
 from hubtui.services.consistency import ApplyResult, UndoPreview, UndoRefused
@@ -28,6 +29,9 @@ from hubtui.tui.words import outcome_words, write_words
 log = logging.getLogger(__name__)
 
 SYSTEM_FILTERS = (None, "hub", "vtiger", "economic")
+# The filter folds text as the customer list does, which the database cannot: it searches the newest events
+# in memory, and the table shows the newest of those it matches.
+LOADED, SHOWN = 5000, 500
 OUTCOME_FILTERS = (None, "written", "dry_run", "blocked", "disabled", "failed", "changed", "unknown")
 
 
@@ -112,9 +116,28 @@ class AuditDetail(ModalScreen[bool]):
             yield Static(Text(printable(hint), "dim"))
 
 
+class AuditFilter(Input):
+    """The filter; the table's movement keys keep working while you type (as on the customer list)."""
+
+    BINDINGS = [
+        Binding("up", "screen.table('cursor_up')", "Up", show=False, id="audit.filter_up"),
+        Binding("down", "screen.table('cursor_down')", "Down", show=False, id="audit.filter_down"),
+        Binding("pageup", "screen.table('page_up')", "Page up", show=False, id="audit.filter_page_up"),
+        Binding("pagedown", "screen.table('page_down')", "Page down", show=False, id="audit.filter_page_down"),
+    ]
+
+
+def event_text(event: AuditEntry, labels: Labels) -> str:
+    """What the filter searches in an event, folded as the customer list folds its names."""
+    fields = " ".join(event.field_after) if event.event_type in FIELD_WRITES else ""
+    words = outcome_words(labels, event.outcome, event.message)
+    system = system_name(event.system) if event.system else ""
+    return fold(" ".join(filter(None, (event.customer_name, event.event_type, system, words, fields))))
+
+
 class AuditScreen(HubScreen):
     BINDINGS = [
-        Binding("escape", "back", "Back", id="audit.back"),
+        Binding("escape,q", "back", "Back", id="audit.back"),
         Binding("u", "undo", "Undo", id="audit.undo"),
         Binding("ctrl+y", "cycle_system", "System filter", priority=True, id="audit.system"),
         Binding("ctrl+o", "cycle_outcome", "Outcome filter", priority=True, id="audit.outcome"),
@@ -131,11 +154,13 @@ class AuditScreen(HubScreen):
         self.customer_id = customer_id
         self.system: str | None = None
         self.outcome: str | None = None
-        self.events: list[AuditEntry] = []
+        self.loaded: list[tuple[AuditEntry, str]] = []  # the newest events, each with its folded text
+        self.events: list[AuditEntry] = []  # those the filter shows, in the table's order
 
     def compose(self) -> ComposeResult:
         yield self.safety_bar()
-        yield Input(placeholder="Filter by customer name or event", id="audit-filter")
+        # select_on_focus=False: a letter typed on the table moves here and must not be replaced by the next.
+        yield AuditFilter(placeholder="Filter by customer name or event", id="audit-filter", select_on_focus=False)
         yield Static(id="filters")
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True, id="events")
         yield table
@@ -152,9 +177,15 @@ class AuditScreen(HubScreen):
 
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        text = self.query_one("#audit-filter", Input).value.strip() or None
-        self.events = await self.hub.services.audit_events(customer_id=self.customer_id, system=self.system,
-                                          outcome=self.outcome, text=text)
+        newest = await self.hub.services.audit_events(customer_id=self.customer_id, system=self.system,
+                                                      outcome=self.outcome, limit=LOADED)
+        self.loaded = [(event, event_text(event, self.hub.labels)) for event in newest]
+        self.show()
+
+    def show(self) -> None:
+        """The loaded events the filter matches; typing filters without asking the database again."""
+        query = fold(self.query_one("#audit-filter", Input).value.strip())
+        self.events = [event for event, text in self.loaded if query in text][:SHOWN]
         table = self.query_one(DataTable)
         table.clear()
         for event in self.events:
@@ -176,13 +207,25 @@ class AuditScreen(HubScreen):
             shown.append(f"customer #{self.customer_id} only")
         self.query_one("#filters", Static).update(Text(" · ".join(shown)))
 
+    def on_key(self, event: events.Key) -> None:
+        # A letter typed on the table starts filtering; a key bound here (q back, u undo) keeps its binding.
+        table = self.query_one(DataTable)
+        if table.has_focus and event.is_printable and event.character and event.key not in self.active_bindings:
+            event.stop()
+            box = self.query_one("#audit-filter", Input)
+            box.focus()
+            box.insert_text_at_cursor(event.character)
+
+    def action_table(self, action: str) -> None:
+        getattr(self.query_one(DataTable), f"action_{action}")()
+
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
         self.action_details()
 
     @on(Input.Changed, "#audit-filter")
     def _filter(self) -> None:
-        self.load()
+        self.show()
 
     @on(Input.Submitted, "#audit-filter")
     def _to_table(self) -> None:
