@@ -41,6 +41,16 @@ def rounded_hours(minutes: int) -> Decimal:
     return (Decimal(-(-minutes // 15) * 15) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+def approved_hours(row: dict[str, Any]) -> Decimal:
+    """What approving without --hours stores: 0 for an entry marked not billable in vTiger, else rounded up."""
+    return rounded_hours(row["duration_minutes"]) if row["billable"] else Decimal("0.00")
+
+
+def order_hours(story: Story) -> list[Decimal]:
+    """The order's line quantities in date order: e1 (only when it has hours to bill) and e2 (approved as 1,5)."""
+    return [hours for hours in (story.rows["e1"]["billable_hours"], Decimal("1.50")) if hours > 0]
+
+
 @pytest.fixture(scope="module")
 async def story(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Story]:
     home = tmp_path_factory.mktemp("timetracking-demo")
@@ -133,7 +143,7 @@ def test_wizard_next_json_shows_the_head_of_the_queue_and_leaves_it_unclaimed(st
     assert set(entry) == ENTRY_KEYS
     assert entry["id"] == story.ids["queue_head"]
     rate = row["hourly_rate"] if row["hourly_rate"] is not None else Decimal("850.00")
-    hours = rounded_hours(row["duration_minutes"])
+    hours = approved_hours(row)
     assert (entry["customer_id"], entry["work_date"], entry["duration_minutes"], entry["description"],
             entry["contact"], entry["related_case"], entry["economic_customer_number"]) == (
         row["customer_id"], row["work_date"].isoformat(), row["duration_minutes"], row["description"],
@@ -154,7 +164,8 @@ def test_entries_approve_and_reject_decide_once(story: Story) -> None:
     assert runs["approve"].stdout == f"time entry {ids['e1']} approved\n"
     assert runs["approve_hours"].stdout == f"time entry {ids['e2']} approved\n"
     assert runs["reject"].stdout == f"time entry {ids['e3']} rejected\n"
-    assert rows["e1"]["billable_hours"] == rounded_hours(rows["e1"]["duration_minutes"])
+    # The demo's queue head is marked not billable in vTiger: approved at 0 hours, not its 1.25 h worked.
+    assert (rows["e1"]["billable"], rows["e1"]["billable_hours"]) == (False, Decimal("0.00"))
     assert rows["e2"]["billable_hours"] == Decimal("1.50")  # "1,5": the Danish decimal comma
     assert (rows["e3"]["status"], rows["e3"]["reject_reason"]) == ("rejected", "Intern tid")
 
@@ -183,11 +194,11 @@ def test_orders_generate_json_makes_the_order_and_a_second_run_is_refused(story:
     run = story.runs["generate"]
     assert run.code == 0, run.stderr
     reply = run.json()
-    e1, rate = story.rows["e1"], story.rows["next"]["hourly_rate"] or Decimal("850.00")
+    rate = story.rows["next"]["hourly_rate"] or Decimal("850.00")
     total = sum(((hours * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # each line rounded, then summed
-                 for hours in (e1["billable_hours"], Decimal("1.50"))), Decimal("0.00"))
+                 for hours in order_hours(story)), Decimal("0.00"))
     assert reply == {"success": True, "order_id": story.ids["order"], "order_number": f"ORD-{YEAR}-001",
-                     "total_amount": str(total), "currency": "DKK", "line_count": 2}
+                     "total_amount": str(total), "currency": "DKK", "line_count": len(order_hours(story))}
 
     again = story.runs["generate_again"]
     assert again.code == 1, again.stderr
@@ -218,8 +229,7 @@ def test_orders_export_with_read_only_off_is_a_dry_run_with_the_payload(story: S
     assert payload["references"] == {"other": f"ORD-{YEAR}-001"}
     assert payload["customer"] == {"customerNumber": story.rows["next"]["number"]}
     # Lines in date order: e1 and e2 are the customer's first two entries; e2 was approved as 1,5 hours.
-    assert [Decimal(str(line["quantity"])) for line in payload["lines"]] == [
-        story.rows["e1"]["billable_hours"], Decimal("1.50")]
+    assert [Decimal(str(line["quantity"])) for line in payload["lines"]] == order_hours(story)
     assert story.rows["order_before_live"]["status"] == "open"
     assert story.rows["order_before_live"]["export_started_at"] is None
 
@@ -243,7 +253,9 @@ def test_orders_export_live_exits_0_with_the_draft_number_and_bills_the_entries(
                                                                       f"Exported to e-conomic draft {number}")
     order = story.rows["order"]
     assert (order["status"], order["economic_draft_number"]) == ("exported", number)
-    assert story.rows["e1"]["status"] == story.rows["e2"]["status"] == "billed"
+    assert story.rows["e2"]["status"] == "billed"
+    # e1 approved at 0 hours (not billable in vTiger) is on no order line, so it is not billed.
+    assert story.rows["e1"]["status"] == ("billed" if story.rows["e1"]["billable_hours"] > 0 else "approved")
 
 
 def test_the_ways_out_of_an_unknown_export_refuse_an_exported_order_and_send_nothing(story: Story) -> None:

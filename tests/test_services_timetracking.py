@@ -540,6 +540,100 @@ async def test_approve_with_edited_hours_and_reject_with_a_reason_are_stored_and
     assert audited[1]["after"] == {"status": "rejected", "reason": "Intern tid"}
 
 
+async def test_an_entry_not_billable_in_vtiger_is_approved_at_0_hours_and_no_order_line_bills_it(
+    db: Database, make_settings: MakeSettings
+) -> None:
+    settings = make_settings()
+    customer = await add_customer(db, "Gudenå VVS Holding ApS", rate=Decimal("1100.00"))
+    internal = await add_entry(db, customer, date(2026, 10, 1), 75, "Intern opsætning")
+    typed = await add_entry(db, customer, date(2026, 10, 2), 75, "Firewall")
+    billable = await add_entry(db, customer, date(2026, 10, 3), 60, "Backup")
+    await db.pool.execute("update time_entry set billable = false where id = any($1::int[])", [internal, typed])
+    queue, orders = ApprovalQueue(db, settings), Orders(db, settings)
+    session = WizardSession()
+
+    entry = await queue.next_entry(session)
+    assert entry is not None and entry.id == internal and not entry.billable
+    assert (entry.billable_hours, entry.amount) == (Decimal("0.00"), Decimal("0.00"))  # not 1.25 h, 1375.00
+    assert await queue.approve(internal, session) == Decimal("0.00")
+    assert not await queue.ready_for_order(customer)  # only 0 hours approved: nothing to order yet
+    await queue.approve(typed, hours=Decimal("1.25"))  # hours given (e in the wizard, --hours headless)
+    assert await queue.approve(billable) == Decimal("1.00")
+    assert [(r["id"], r["billable_hours"]) for r in await db.pool.fetch(
+        "select id, billable_hours from time_entry order by id")] == [
+        (internal, Decimal("0.00")), (typed, Decimal("1.25")), (billable, Decimal("1.00"))]
+    assert (await events(db, "entry_approved"))[0]["after"] == {"status": "approved", "billable_hours": "0.00"}
+
+    order = await orders.order(await orders.generate_order(customer))
+    assert order is not None
+    assert [(line.quantity, line.amount) for line in order.lines] == [
+        (Decimal("1.25"), Decimal("1375.00")), (Decimal("1.00"), Decimal("1100.00"))]
+    assert order.total_amount == Decimal("2475.00")
+    # The 0-hour entry stays approved and on no order, and never makes an order of its own.
+    assert ((await entry_row(db, internal))["order_id"], (await entry_row(db, typed))["order_id"]) == (None, order.id)
+    assert not await queue.ready_for_order(customer)
+    with pytest.raises(OrderRefused):
+        await orders.generate_order(customer)
+
+
+async def test_typed_hours_wait_for_approve_and_skip_forgets_them(db: Database, make_settings: MakeSettings) -> None:
+    ids = await small_queue(db)
+    queue = ApprovalQueue(db, make_settings())
+    session = WizardSession()
+    first = await queue.next_entry(session)
+    assert first is not None and first.id == ids["a1"]
+
+    shown = queue.edit_hours(first, Decimal("2.5"), session)
+    assert (shown.billable_hours, shown.amount, shown.hours_edited) == (Decimal("2.50"), Decimal("2500.00"), True)
+    assert (await entry_row(db, first.id))["status"] == "pending"  # nothing stored until approve
+    again = await queue.describe(first.id, session)
+    assert again is not None and (again.billable_hours, again.hours_edited) == (Decimal("2.50"), True)
+    with pytest.raises(DecisionRefused, match="Billable hours must be more than 0"):
+        queue.edit_hours(first, Decimal("0"), session)
+    assert await queue.approve(first.id, session) == Decimal("2.50")
+    assert (await entry_row(db, first.id))["billable_hours"] == Decimal("2.50")
+    assert session.edited_hours == {}
+
+    second = await queue.next_entry(session)
+    assert second is not None and second.id == ids["a2"]
+    queue.edit_hours(second, Decimal("3.00"), session)
+    queue.skip(second, session)
+    await queue.release(session)  # as claiming the next entry does
+    other = WizardSession()
+    back = await queue.next_entry(other)  # the skipped entry, for someone else, without the typed hours
+    assert back is not None and back.id == second.id
+    assert (back.billable_hours, back.hours_edited) == (Decimal("1.75"), False)
+    await queue.release(other)
+    assert await queue.approve(second.id) == Decimal("1.75")
+
+
+async def test_progress_n_is_this_sessions_place_and_m_stays_after_approve_reject_skip_and_undo(
+    db: Database, make_settings: MakeSettings
+) -> None:
+    customer = await add_customer(db, "Mols Maler ApS")
+    ids = [await add_entry(db, customer, date(2026, 10, day), 15) for day in range(1, 6)]
+    queue = ApprovalQueue(db, make_settings())
+    session = WizardSession()
+
+    async def shown(entry_id: int) -> tuple[int, int, int, int]:
+        entry = await queue.describe(entry_id, session)
+        assert entry is not None
+        return entry.position, entry.total, entry.customer_position, entry.customer_total
+
+    assert await shown(ids[0]) == (1, 5, 1, 5)
+    await queue.approve(ids[0], session)
+    assert await shown(ids[1]) == (2, 5, 2, 5)
+    queue.skip((await queue.describe(ids[1], session)), session)  # type: ignore[arg-type]
+    assert await shown(ids[2]) == (3, 5, 3, 5)
+    await queue.reject(ids[2], "dublet", session)
+    assert await shown(ids[3]) == (4, 5, 4, 5)
+    assert await queue.undo_last(session) == ids[2]
+    assert await shown(ids[2]) == (3, 5, 3, 5)  # the undone entry gets back its place
+    await queue.approve(ids[3], session)  # someone's decision elsewhere in the queue keeps M as it was
+    assert await shown(ids[2]) == (4, 5, 4, 5)
+    assert await shown(ids[4]) == (4, 5, 4, 5)  # not yet dealt with: the next place, whichever entry
+
+
 async def test_the_headless_path_decides_a_free_pending_entry_and_refuses_the_rest(
     db: Database, make_settings: MakeSettings
 ) -> None:

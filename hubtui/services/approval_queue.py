@@ -55,8 +55,9 @@ class QueueEntry:
     customer_total: int
 
     def as_json(self) -> dict[str, Any]:
+        # Hours are only typed in the wizard: a headless peek never has any, so its JSON leaves the flag out.
         return {key: (str(value) if isinstance(value, Decimal | date) else value)
-                for key, value in self.__dict__.items()}
+                for key, value in self.__dict__.items() if key != "hours_edited"}
 
 
 @dataclass
