@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from hubtui.cli import main
 from hubtui.config import Settings, SettingsError, load_settings, setting_sources, user_config_file
+from hubtui.tui.keymap import check_keymap
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "supersecret123"
@@ -502,3 +503,34 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
     undeclared = sorted(module for module in third_party
                         if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared)
     assert not undeclared, f"imported by hubtui/ but not in pyproject dependencies: {undeclared}"
+
+
+# --- HUBTUI_KEYMAP ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keymap", "said"),
+    [
+        ("nosuch.id=f9", "no binding has the id 'nosuch.id'"),
+        ("customers.sort=f66", "'f66' in customers.sort=f66 is not a key name"),
+        ("customers.sort", "'customers.sort' is not id=key"),
+        ("customers.sort=f6", "customers.sort=f6: f6 is already customers.check_all"),  # the screen's own key
+        ("audit.reload=f3", "audit.reload=f3: f3 is already app.audit"),  # the app's key
+    ],
+)
+async def test_a_wrong_keymap_stops_hubtui_with_one_line_naming_it(tmp_path: Path, keymap: str, said: str) -> None:
+    env = clean_environment(HUBTUI_KEYMAP=keymap, HUBTUI_DATA_DIR=str(tmp_path / "data"))
+    for args in ((), ("demo",)):
+        result = await run_process(*args, env=env, cwd=tmp_path)
+        assert result.code == 2, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"hubtui: invalid setting HUBTUI_KEYMAP: {said}"), line
+        assert result.stdout == ""
+
+
+def test_the_readme_keymap_example_is_valid() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r'"((?:[a-z_]+\.[a-z_]+=[^";]+;?)+)"', readme)  # "screen.action=key;…"
+    assert len(examples) == 2, examples
+    for example in examples:
+        assert check_keymap(example), example
