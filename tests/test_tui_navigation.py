@@ -3,8 +3,11 @@ the customer list in one step, at the 80x24 support staff use."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from textual.command import CommandPalette
 from textual.pilot import Pilot
+from time_entries import MOLS, Entry, seed
 from tui_pilot import quiet, screen_text, start, wait_for
 
 from hubtui.config import Settings
@@ -124,3 +127,20 @@ async def test_palette_speaks_danish(db: Database, settings: Settings) -> None:
         for title in ("Kunder", "Systemer", "Revisionslog", "Godkend tid", "Sortér", "Afslut"):
             assert title in titles, title
         assert "Sort" not in titles
+
+
+async def test_switching_away_from_the_wizard_gives_its_entries_back(db: Database, settings: Settings) -> None:
+    ids = await seed(db, [Entry(MOLS, 15, work_date=date(2026, 1, day)) for day in (1, 2, 3)])
+    app = HubApp(HubServices(quiet(settings), db))
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await press(pilot, "f4")
+        claimed = "select id from time_entry where claimed_by is not null order by id"
+        await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen) and app.screen.entry is not None,
+                       "the wizard's first entry")
+        await app.workers.wait_for_complete()  # the entry after it is claimed ahead in a worker
+        assert [row["id"] for row in await db.pool.fetch(claimed)] == ids[:2]  # on screen and the one after
+        await press(pilot, "f3")
+        await app.workers.wait_for_complete()
+        assert await db.pool.fetch(claimed) == [], "the wizard left: its entries are free for someone else"
+        assert top_level_in_stack(app) == [AuditScreen]
