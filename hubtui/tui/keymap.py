@@ -60,6 +60,10 @@ def all_bindings() -> dict[str, Binding]:
     return found
 
 
+def _keys(keys: str) -> set[str]:
+    return {key.strip() for key in keys.split(",")}
+
+
 def _scope(binding_id: str) -> str:
     """Ids are screen.action: bindings that share the part before the dot are on the same screen."""
     return binding_id.split(".", 1)[0]
@@ -82,7 +86,9 @@ def check_keymap(value: str) -> dict[str, str]:
         for other_id, other_keys in keys_now.items():
             if other_id == binding_id or (scope != "app" and _scope(other_id) not in (scope, "app")):
                 continue
-            shared = {key.strip() for key in keys.split(",")} & {key.strip() for key in other_keys.split(",")}
+            # Only keys the binding did not have already: its own defaults may be shared on purpose (F1 closes F1).
+            added = _keys(keys) - _keys(bindings[binding_id].key)
+            shared = added & _keys(other_keys)
             if shared:
                 raise _invalid(f"{binding_id}={keys}: {', '.join(sorted(shared))} is already {other_id}; "
                                "pick a free key")
