@@ -142,9 +142,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     # The diff's column headings: short enough for their columns at 80 columns.
     "diff_field": ("Field", "Felt"),
     "diff_why": ("Choice · why", "Valg · hvorfor"),
-    # The diff's column headings: short enough for their columns at 80 columns.
-    "diff_field": ("Field", "Felt"),
-    "diff_why": ("Choice · why", "Valg · hvorfor"),
     # What a write came to (the diff, the audit log, notifications).
     "outcome_written": ("written", "skrevet"),
     "outcome_dry_run": ("DRY-RUN: not sent", "TØRKØRSEL: ikke sendt"),
