@@ -94,14 +94,24 @@ async def test_a_cursor_move_repaints_only_the_old_and_the_new_row(db: Database,
         assert painted.lines() == {top + 3, top + 4}
         assert painted.bytes() <= MOVE_BYTES
 
+        # A move that scrolls repaints the list (every row moved up), and nothing outside it.
+        for _ in range(table.size.height - 4):
+            await move(pilot, "j")
+        assert table.scroll_offset.y == 0
+        painted.clear()
+        await move(pilot, "j")
+        assert table.scroll_offset.y == 1
+        assert painted.lines() == set(range(top, table.content_region.bottom))
+        await move(pilot, "home")
+
         # Down in the filter box moves the list's cursor the same way.
         await move(pilot, "slash")
         await move(pilot, "down")
         assert screen.filter_box.has_focus
         painted.clear()
         await move(pilot, "down")
-        assert table.cursor == 5
-        assert painted.lines() == {top + 4, top + 5}
+        assert table.cursor == 2
+        assert painted.lines() == {top + 1, top + 2}
 
 
 @pytest.mark.parametrize("blink", [False, True])

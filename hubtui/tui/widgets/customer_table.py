@@ -133,8 +133,12 @@ class CustomerTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.positions))
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh_line(old)
-        self.refresh_line(new)
+        top = self.scroll_offset.y
+        for line in (old, new):
+            # A row off screen is drawn when the list scrolls to it; refreshing it now would repaint
+            # whatever the screen shows there (the status line).
+            if top <= line < top + self.size.height:
+                self.refresh_line(line)
         if self.on_cursor_moved is not None:
             self.on_cursor_moved()
 
